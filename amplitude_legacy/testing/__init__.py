@@ -1,0 +1,1 @@
+"""A local Amplitude-compatible collector for tests, examples and offline use."""

@@ -1,0 +1,42 @@
+"""Packaging for amplitude_legacy: the legacy Amplitude Node SDK model for Python backends."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+VERSION = re.search(
+    r'^__version__ = "([^"]+)"', (HERE / "amplitude_legacy" / "_version.py").read_text(), re.M
+).group(1)  # type: ignore[union-attr]
+
+setup(
+    name="amplitude_legacy",
+    version=VERSION,
+    description="The legacy Amplitude Node SDK (@amplitude/node) model for Python backends, with a road to the plugin API.",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8") if (HERE / "README.md").exists() else "",
+    long_description_content_type="text/markdown",
+    license="MIT",
+    python_requires=">=3.9",
+    packages=find_packages(include=["amplitude_legacy", "amplitude_legacy.*"]),
+    package_data={"amplitude_legacy": ["py.typed"]},
+    install_requires=[
+        "urllib3>=1.26",
+        "requests>=2.25",
+        "dataclasses-json>=0.5.7",
+    ],
+    extras_require={
+        "speed": ["orjson>=3.6"],
+        "test": ["pytest>=7", "mypy>=1.5", "ruff>=0.4", "types-requests"],
+    },
+    entry_points={
+        "pytest11": ["amplitude_legacy = amplitude_legacy.testing.pytest_plugin"],
+    },
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Typing :: Typed",
+        "License :: OSI Approved :: MIT License",
+    ],
+)
