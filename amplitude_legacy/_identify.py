@@ -1,0 +1,612 @@
+"""Pure builders for special events: the legacy ``Identify`` and the newer-API ``Revenue``.
+
+``Identify`` ports ``@amplitude/identify`` 1.10.2 (``packages/identify/src/identify.ts``) rule for
+rule; ``Revenue`` follows ``@amplitude/analytics-node`` / ``amplitude-analytics`` because the
+legacy SDK has no revenue helper (reference ``amplitude-node.md`` §4.4). Nothing here does I/O:
+invalid input is logged on the ``"amplitude_legacy"`` logger and ignored, never raised.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import secrets
+from enum import Enum
+from typing import Any, Final, Union
+
+__all__ = [
+    "GROUP_IDENTIFY_OPERATIONS",
+    "MAX_PROPERTY_KEYS",
+    "REVENUE_EVENT_TYPE",
+    "UNSET_VALUE",
+    "USER_IDENTIFY_OPERATIONS",
+    "Identify",
+    "IdentifyOperation",
+    "Revenue",
+    "SpecialEventType",
+    "generate_base36_id",
+]
+
+logger = logging.getLogger("amplitude_legacy")
+
+
+class IdentifyOperation(str, Enum):
+    """User-property operations understood by the ``$identify`` / ``$groupidentify`` events."""
+
+    SET = "$set"
+    SET_ONCE = "$setOnce"
+    ADD = "$add"
+    APPEND = "$append"
+    PREPEND = "$prepend"
+    REMOVE = "$remove"
+    PREINSERT = "$preInsert"
+    POSTINSERT = "$postInsert"
+    UNSET = "$unset"
+    CLEAR_ALL = "$clearAll"
+
+
+class SpecialEventType(str, Enum):
+    """Event types the server treats specially (legacy ``SpecialEventType``)."""
+
+    IDENTIFY = "$identify"
+    GROUP_IDENTIFY = "$groupidentify"
+
+
+UNSET_VALUE: Final = "-"
+MAX_PROPERTY_KEYS: Final = 1000
+# TS SpecialEventType.REVENUE, Python AMP_REVENUE_EVENT.
+REVENUE_EVENT_TYPE: Final = "revenue_amount"
+_BASE36_DIGITS: Final = "0123456789abcdefghijklmnopqrstuvwxyz"
+_DEVICE_ID_LENGTH: Final = 25
+
+_Op = IdentifyOperation
+# Both tuples also fix the key order of the output maps (legacy constants.ts).
+USER_IDENTIFY_OPERATIONS: Final = (
+    _Op.SET, _Op.SET_ONCE, _Op.ADD, _Op.APPEND, _Op.PREPEND,
+    _Op.REMOVE, _Op.PREINSERT, _Op.POSTINSERT, _Op.UNSET, _Op.CLEAR_ALL,
+)  # fmt: skip
+GROUP_IDENTIFY_OPERATIONS: Final = (
+    _Op.SET, _Op.SET_ONCE, _Op.ADD, _Op.APPEND, _Op.PREPEND, _Op.UNSET,
+)  # fmt: skip
+
+GroupName = Union[str, list[str]]
+
+
+def generate_base36_id(length: int = _DEVICE_ID_LENGTH) -> str:
+    """Return a random id of ``length`` characters from ``[0-9a-z]``.
+
+    The legacy SDK uses ``Math.random``; ``secrets`` is used here so that throw-away device ids
+    of concurrent group identifies cannot collide through a shared, seeded generator.
+
+    Args:
+        length: Number of characters; the legacy ``DEVICE_ID_LENGTH`` is 25.
+
+    Returns:
+        The random id, for example ``"4sy2ofz6k8jnq1e3e2eifa90l"``.
+    """
+    return "".join(secrets.choice(_BASE36_DIGITS) for _ in range(length))
+
+
+def _is_number(value: Any) -> bool:
+    # bool is an int subclass in Python but not a number in JS (typeof true === 'boolean').
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_valid_properties(name: Any, value: Any) -> bool:
+    """Port of ``isValidProperties`` (``packages/utils/src/validateProperties.ts``)."""
+    if not isinstance(name, str):
+        logger.warning("Property name %r is not a string. Skipping operation.", name)
+        return False
+    if value is None:
+        # The JS SDK throws TypeError here (Object.keys(null)); a logged skip is kinder.
+        logger.warning("Property %r has a None value. Skipping operation.", name)
+        return False
+    if isinstance(value, (list, tuple)):
+        for element in value:
+            if isinstance(element, (list, tuple)):
+                logger.warning("Property %r holds a nested array. Skipping operation.", name)
+                return False
+            if isinstance(element, dict):
+                if not _is_valid_object(element):
+                    return False
+            elif not isinstance(element, (str, int, float)):
+                logger.warning("Property %r holds an invalid array element %r.", name, element)
+                return False
+        return True
+    if isinstance(value, dict):
+        return _is_valid_object(value)
+    if not isinstance(value, (str, int, float)):  # bool is an int: accepted, as in JS
+        logger.warning("Property %r has an invalid value type %s.", name, type(value).__name__)
+        return False
+    return True
+
+
+def _is_valid_object(obj: dict[Any, Any]) -> bool:
+    if len(obj) > MAX_PROPERTY_KEYS:
+        logger.warning("Too many properties (more than %d). Skipping operation.", MAX_PROPERTY_KEYS)
+        return False
+    return all(_is_valid_properties(key, value) for key, value in obj.items())
+
+
+def _add_ids(event: dict[str, Any], user_id: str | None, device_id: str | None) -> None:
+    # Legacy identifyUser: only non-empty strings are attached.
+    if isinstance(user_id, str) and user_id:
+        event["user_id"] = user_id
+    if isinstance(device_id, str) and device_id:
+        event["device_id"] = device_id
+
+
+class Identify:
+    """Builder for ``$identify`` and ``$groupidentify`` events, with the legacy rules.
+
+    Invalid calls are ignored with a warning on the ``"amplitude_legacy"`` logger:
+
+    * each property name may be used once across all operations;
+    * after :meth:`clear_all` every later operation is rejected;
+    * :meth:`add` needs an ``int``/``float`` (``bool`` is refused);
+    * the property name must be a ``str``;
+    * values (except for :meth:`remove` and :meth:`unset`) must be ``str``/number/``bool``, a list
+      of those or of dicts (no nested lists), or a dict of at most ``MAX_PROPERTY_KEYS`` keys
+      checked recursively. ``None`` is refused with a warning; the legacy SDK raised
+      ``TypeError`` out of ``set()`` instead, which this port deliberately does not copy.
+
+    Every method returns ``self`` and has its legacy camelCase alias (``setOnce``, ...).
+
+    Example:
+        >>> idf = Identify().set("plan", "pro").add("logins", 1).setGroup("org", "acme")
+        >>> idf.identify_user("user-1")["user_properties"]
+        {'$set': {'plan': 'pro', 'org': 'acme'}, '$add': {'logins': 1}}
+    """
+
+    def __init__(self) -> None:
+        """Create an empty builder."""
+        self._properties: dict[str, Any] = {}
+        self._groups: dict[str, Any] = {}
+        # Legacy keeps this set through clear_all(); names stay "used" afterwards.
+        self._property_names: set[str] = set()
+
+    def _validate(self, op: IdentifyOperation, name: Any, value: Any) -> bool:
+        if _Op.CLEAR_ALL.value in self._properties:
+            logger.warning("Identify already has $clearAll. Skipping %s.", op.value)
+            return False
+        if not isinstance(name, str):  # before the set lookup: an unhashable name would raise
+            logger.warning("Property name %r is not a string. Skipping %s.", name, op.value)
+            return False
+        if name in self._property_names:
+            logger.warning("Property %r already used. Skipping %s.", name, op.value)
+            return False
+        if op is _Op.ADD:
+            if not _is_number(value):
+                logger.warning("$add needs a number for %r, got %r. Skipping.", name, value)
+                return False
+            return True
+        if op in (_Op.UNSET, _Op.REMOVE):
+            return True  # legacy: these values are not validated
+        return _is_valid_properties(name, value)
+
+    def _safe_set(self, op: IdentifyOperation, name: str, value: Any) -> bool:
+        if not self._validate(op, name, value):
+            return False
+        self._properties.setdefault(op.value, {})[name] = value
+        self._property_names.add(name)
+        return True
+
+    def set(self, property: str, value: Any) -> Identify:
+        """Set a user property (``$set``).
+
+        Args:
+            property: The property name.
+            value: The new value.
+
+        Returns:
+            This builder.
+        """
+        self._safe_set(_Op.SET, property, value)
+        return self
+
+    def set_once(self, property: str, value: Any) -> Identify:
+        """Set a user property only if it has no value yet (``$setOnce``).
+
+        Args:
+            property: The property name.
+            value: The value.
+
+        Returns:
+            This builder.
+        """
+        self._safe_set(_Op.SET_ONCE, property, value)
+        return self
+
+    def add(self, property: str, value: float) -> Identify:
+        """Add a number to a numeric user property (``$add``).
+
+        Args:
+            property: The property name.
+            value: An ``int`` or ``float`` (may be negative); anything else is ignored.
+
+        Returns:
+            This builder.
+        """
+        self._safe_set(_Op.ADD, property, value)
+        return self
+
+    def append(self, property: str, value: Any) -> Identify:
+        """Append a value or list of values to a list property (``$append``).
+
+        Args:
+            property: The property name.
+            value: The value(s) to append.
+
+        Returns:
+            This builder.
+        """
+        self._safe_set(_Op.APPEND, property, value)
+        return self
+
+    def prepend(self, property: str, value: Any) -> Identify:
+        """Prepend a value or list of values to a list property (``$prepend``).
+
+        Args:
+            property: The property name.
+            value: The value(s) to prepend.
+
+        Returns:
+            This builder.
+        """
+        self._safe_set(_Op.PREPEND, property, value)
+        return self
+
+    def remove(self, property: str, value: Any) -> Identify:
+        """Remove a value or list of values from a list property (``$remove``).
+
+        Args:
+            property: The property name.
+            value: The value(s) to remove; not validated, as in the legacy SDK.
+
+        Returns:
+            This builder.
+        """
+        self._safe_set(_Op.REMOVE, property, value)
+        return self
+
+    def pre_insert(self, property: str, value: Any) -> Identify:
+        """Prepend value(s) not already in a list property (``$preInsert``).
+
+        Args:
+            property: The property name.
+            value: The value(s) to insert.
+
+        Returns:
+            This builder.
+        """
+        self._safe_set(_Op.PREINSERT, property, value)
+        return self
+
+    def post_insert(self, property: str, value: Any) -> Identify:
+        """Append value(s) not already in a list property (``$postInsert``).
+
+        Args:
+            property: The property name.
+            value: The value(s) to insert.
+
+        Returns:
+            This builder.
+        """
+        self._safe_set(_Op.POSTINSERT, property, value)
+        return self
+
+    def unset(self, property: str) -> Identify:
+        """Remove a user property (``$unset``, stored with the value ``"-"``).
+
+        Args:
+            property: The property name.
+
+        Returns:
+            This builder.
+        """
+        self._safe_set(_Op.UNSET, property, UNSET_VALUE)
+        return self
+
+    def clear_all(self) -> Identify:
+        """Replace every operation with ``{"$clearAll": "-"}`` and block later operations.
+
+        Groups recorded by :meth:`set_group` and the set of used names are kept (legacy).
+
+        Returns:
+            This builder.
+        """
+        self._properties = {_Op.CLEAR_ALL.value: UNSET_VALUE}
+        return self
+
+    def set_group(self, group_name: str, group_value: GroupName) -> Identify:
+        """Put the user in a group: ``$set`` the group, then record it in ``groups``.
+
+        Args:
+            group_name: The group type, for example ``"org"``.
+            group_value: The group name, or a list of names.
+
+        Returns:
+            This builder.
+        """
+        if self._safe_set(_Op.SET, group_name, group_value):
+            self._groups[group_name] = group_value
+        return self
+
+    def _ops(self, allowed: tuple[IdentifyOperation, ...]) -> dict[str, Any]:
+        # Deep copy: an event already handed to the client must not change with the builder.
+        return {
+            op.value: copy.deepcopy(self._properties[op.value])
+            for op in allowed
+            if op.value in self._properties
+        }
+
+    def identify_user(self, user_id: str | None, device_id: str | None = None) -> dict[str, Any]:
+        """Build a fresh ``$identify`` event, key order as in the legacy SDK.
+
+        Args:
+            user_id: Added as ``user_id`` only when a non-empty string.
+            device_id: Added as ``device_id`` only when a non-empty string.
+
+        Returns:
+            ``{"event_type": "$identify", "groups": ..., "user_properties": ...}`` plus the ids.
+        """
+        event: dict[str, Any] = {
+            "event_type": SpecialEventType.IDENTIFY.value,
+            "groups": copy.deepcopy(self._groups),
+            "user_properties": self._ops(USER_IDENTIFY_OPERATIONS),
+        }
+        _add_ids(event, user_id, device_id)
+        if "user_id" not in event and "device_id" not in event:
+            logger.warning("Identify event has neither user_id nor device_id; it will be invalid.")
+        return event
+
+    def identify_group(self, group_type: str, group_name: GroupName) -> dict[str, Any]:
+        """Build a fresh ``$groupidentify`` event with a throw-away random ``device_id``.
+
+        Only ``$set, $setOnce, $add, $append, $prepend, $unset`` are kept; other operations are
+        silently dropped, as in the legacy SDK.
+
+        Args:
+            group_type: The group type, for example ``"org"``.
+            group_name: The group name, or a list of names.
+
+        Returns:
+            ``{"event_type", "groups", "group_properties", "device_id"}``.
+        """
+        return {
+            "event_type": SpecialEventType.GROUP_IDENTIFY.value,
+            "groups": {group_type: copy.deepcopy(group_name)},
+            "group_properties": self._ops(GROUP_IDENTIFY_OPERATIONS),
+            "device_id": generate_base36_id(),
+        }
+
+    @property
+    def properties(self) -> dict[str, Any]:
+        """A copy of the user-property operations, in wire order."""
+        return self._ops(USER_IDENTIFY_OPERATIONS)
+
+    @property
+    def groups(self) -> dict[str, Any]:
+        """A copy of the groups recorded by :meth:`set_group`."""
+        return copy.deepcopy(self._groups)
+
+    def is_valid(self) -> bool:
+        """Return whether at least one operation (or ``clear_all``) was recorded."""
+        return bool(self._properties)
+
+    def __repr__(self) -> str:
+        return f"Identify(properties={self.properties!r}, groups={self._groups!r})"
+
+    # Legacy camelCase names.
+    setOnce = set_once
+    preInsert = pre_insert
+    postInsert = post_insert
+    clearAll = clear_all
+    setGroup = set_group
+    identifyUser = identify_user
+    identifyGroup = identify_group
+
+
+class Revenue:
+    """Builder for a ``revenue_amount`` event, following the newer SDKs.
+
+    The legacy SDK has no revenue helper. Like ``@amplitude/analytics-node`` setters and the
+    Python SDK's typed event fields, a setter given a wrong type (or a quantity that is not a
+    positive ``int``) logs a warning and leaves the field unchanged; nothing raises. Unlike the
+    Python SDK, an ``int`` price or revenue is accepted and stored as ``float``.
+
+    Example:
+        >>> rev = Revenue().set_product_id("sku-1").set_price(3.99).set_quantity(3)
+        >>> rev.to_event(user_id="user-1")["event_properties"]
+        {'$productId': 'sku-1', '$quantity': 3, '$price': 3.99}
+    """
+
+    def __init__(self) -> None:
+        """Create a builder with quantity 1 and nothing else set."""
+        self._product_id: str | None = None
+        self._quantity = 1
+        self._price: float | None = None
+        self._revenue_type: str | None = None
+        self._currency: str | None = None
+        self._revenue: float | None = None
+        self._receipt: str | None = None
+        self._receipt_sig: str | None = None
+        self._properties: dict[str, Any] = {}
+
+    @staticmethod
+    def _check(ok: bool, field: str, value: Any) -> bool:
+        if not ok:
+            logger.warning("Invalid revenue %s %r. Ignoring.", field, value)
+        return ok
+
+    def set_product_id(self, product_id: str) -> Revenue:
+        """Set ``$productId``.
+
+        Args:
+            product_id: The product identifier.
+
+        Returns:
+            This builder.
+        """
+        if self._check(isinstance(product_id, str), "product id", product_id):
+            self._product_id = product_id
+        return self
+
+    def set_quantity(self, quantity: int) -> Revenue:
+        """Set ``$quantity`` (default 1).
+
+        Args:
+            quantity: A positive ``int``; anything else is ignored, as in the TS SDK.
+
+        Returns:
+            This builder.
+        """
+        ok = isinstance(quantity, int) and not isinstance(quantity, bool) and quantity > 0
+        if self._check(ok, "quantity", quantity):
+            self._quantity = quantity
+        return self
+
+    def set_price(self, price: float) -> Revenue:
+        """Set ``$price`` (may be negative); revenue = price x quantity when no revenue is set.
+
+        Args:
+            price: An ``int`` or ``float``.
+
+        Returns:
+            This builder.
+        """
+        if self._check(_is_number(price), "price", price):
+            self._price = float(price)
+        return self
+
+    def set_revenue_type(self, revenue_type: str) -> Revenue:
+        """Set ``$revenueType`` (for example ``"income"``, ``"tax"``, ``"refund"``).
+
+        Args:
+            revenue_type: The revenue type.
+
+        Returns:
+            This builder.
+        """
+        if self._check(isinstance(revenue_type, str), "revenue type", revenue_type):
+            self._revenue_type = revenue_type
+        return self
+
+    def set_revenue(self, revenue: float) -> Revenue:
+        """Set ``$revenue``, the total amount (may be negative).
+
+        Args:
+            revenue: An ``int`` or ``float``.
+
+        Returns:
+            This builder.
+        """
+        if self._check(_is_number(revenue), "revenue", revenue):
+            self._revenue = float(revenue)
+        return self
+
+    def set_receipt(self, receipt: str, receipt_signature: str) -> Revenue:
+        """Set ``$receipt`` and ``$receiptSig`` for purchase verification.
+
+        Args:
+            receipt: The receipt identifier.
+            receipt_signature: The receipt signature.
+
+        Returns:
+            This builder.
+        """
+        ok = isinstance(receipt, str) and isinstance(receipt_signature, str)
+        if self._check(ok, "receipt", (receipt, receipt_signature)):
+            self._receipt, self._receipt_sig = receipt, receipt_signature
+        return self
+
+    def set_currency(self, currency: str) -> Revenue:
+        """Set ``$currency``.
+
+        Args:
+            currency: An ISO 4217 code such as ``"USD"``.
+
+        Returns:
+            This builder.
+        """
+        if self._check(isinstance(currency, str), "currency", currency):
+            self._currency = currency
+        return self
+
+    def set_event_properties(self, properties: dict[str, Any]) -> Revenue:
+        """Set extra event properties sent alongside the ``$`` revenue keys.
+
+        Args:
+            properties: A dict validated like identify values; an invalid dict is ignored.
+
+        Returns:
+            This builder.
+        """
+        ok = isinstance(properties, dict) and _is_valid_object(properties)
+        if self._check(ok, "event properties", properties):
+            self._properties = copy.deepcopy(properties)
+        return self
+
+    def is_valid(self) -> bool:
+        """Return whether a price is set.
+
+        The SDK docs mark price as required and the Python SDK refuses a revenue without one.
+        The server would also accept ``$revenue`` alone, but the SDKs never send that.
+
+        Returns:
+            ``True`` when :meth:`set_price` succeeded (quantity is always a positive ``int``).
+        """
+        return self._price is not None
+
+    def to_event_properties(self) -> dict[str, Any]:
+        """Return a fresh ``event_properties`` dict with only the fields that are set.
+
+        User properties come first; the ``$`` keys follow in the TS SDK order and win on clashes.
+
+        Returns:
+            For example ``{"$productId": "sku-1", "$quantity": 2, "$price": 3.5}``.
+        """
+        fields = {
+            "$productId": self._product_id,
+            "$quantity": self._quantity,
+            "$price": self._price,
+            "$revenueType": self._revenue_type,
+            "$currency": self._currency,
+            "$revenue": self._revenue,
+            "$receipt": self._receipt,
+            "$receiptSig": self._receipt_sig,
+        }
+        props = copy.deepcopy(self._properties)
+        props.update((key, value) for key, value in fields.items() if value is not None)
+        return props
+
+    def to_event(self, user_id: str | None = None, device_id: str | None = None) -> dict[str, Any]:
+        """Build a ``revenue_amount`` event; warns (but still builds) when :meth:`is_valid` fails.
+
+        Args:
+            user_id: Added only when a non-empty string.
+            device_id: Added only when a non-empty string.
+
+        Returns:
+            ``{"event_type": "revenue_amount", "event_properties": ...}`` plus the ids.
+        """
+        if not self.is_valid():
+            logger.warning("Invalid revenue: no price is set.")
+        event: dict[str, Any] = {
+            "event_type": REVENUE_EVENT_TYPE,
+            "event_properties": self.to_event_properties(),
+        }
+        _add_ids(event, user_id, device_id)
+        return event
+
+    def __repr__(self) -> str:
+        return f"Revenue({self.to_event_properties()!r})"
+
+    setProductId = set_product_id
+    setQuantity = set_quantity
+    setPrice = set_price
+    setRevenueType = set_revenue_type
+    setRevenue = set_revenue
+    setReceipt = set_receipt
+    setCurrency = set_currency
+    setEventProperties = set_event_properties
