@@ -1,5 +1,84 @@
-"""amplitude_legacy: the legacy Amplitude Node SDK model for Python backends."""
+"""amplitude_legacy: the legacy Amplitude Node SDK (``@amplitude/node``) model for Python.
 
+    import amplitude_legacy as Amplitude
+
+    client = Amplitude.init("API_KEY", {"uploadIntervalInSec": 10})
+    client.addEventMiddleware(lambda payload, next: next(payload))
+    client.logEvent({"event_type": "Button Clicked", "user_id": "user-123"})
+    client.flush(timeout=10)
+
+The public surface is ``__all__``; everything in ``_``-prefixed modules is private.
+"""
+
+from amplitude_legacy._client import LIBRARY, NodeClient, get_instance, init
+from amplitude_legacy._errors import (
+    AmplitudeError,
+    ClientClosedError,
+    ConnectionFailedError,
+    InvalidEventError,
+    OptionsError,
+    RequestTimeoutError,
+    TransportError,
+)
+from amplitude_legacy._event import Event
+from amplitude_legacy._future import EventFuture
+from amplitude_legacy._identify import (
+    Identify,
+    IdentifyOperation,
+    Revenue,
+    SpecialEventType,
+)
+from amplitude_legacy._middleware import Middleware, MiddlewareNext, MiddlewarePayload
+from amplitude_legacy._options import DEFAULT_RETRY_TIMEOUTS, LogLevel, Options
+from amplitude_legacy._response import Response, Status
+from amplitude_legacy._retry import DropReason, RetryPolicy, classify
+from amplitude_legacy._stats import ClientStats, FlushResult
+from amplitude_legacy._transport import (
+    HttpResponse,
+    RequestsTransport,
+    Transport,
+    Urllib3Transport,
+)
 from amplitude_legacy._version import __version__
 
-__all__ = ["__version__"]
+#: Legacy spelling: ``Amplitude.getInstance()`` / ``Amplitude.getInstance("name")``.
+getInstance = get_instance
+
+__all__ = [
+    "DEFAULT_RETRY_TIMEOUTS",
+    "LIBRARY",
+    "AmplitudeError",
+    "ClientClosedError",
+    "ClientStats",
+    "ConnectionFailedError",
+    "DropReason",
+    "Event",
+    "EventFuture",
+    "FlushResult",
+    "HttpResponse",
+    "Identify",
+    "IdentifyOperation",
+    "InvalidEventError",
+    "LogLevel",
+    "Middleware",
+    "MiddlewareNext",
+    "MiddlewarePayload",
+    "NodeClient",
+    "Options",
+    "OptionsError",
+    "RequestTimeoutError",
+    "RequestsTransport",
+    "Response",
+    "RetryPolicy",
+    "Revenue",
+    "SpecialEventType",
+    "Status",
+    "Transport",
+    "TransportError",
+    "Urllib3Transport",
+    "__version__",
+    "classify",
+    "getInstance",
+    "get_instance",
+    "init",
+]

@@ -1,0 +1,408 @@
+"""``NodeClient``: the legacy client. The caller's side of every event lives here.
+
+``logEvent`` does, in order: opt-out check, annotation (library, plan, ingestion metadata,
+time, insert_id), middleware, validation, enqueue. It never does I/O or JSON encoding; the
+worker (``_worker.py``) does. Lifecycle: the worker starts on the first event, an atexit hook
+flushes with a bound, and a forked child gets a fresh worker, lock and connection pool.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+import time
+import weakref
+from typing import Any, Dict, Mapping, Sequence, Tuple, Union
+
+from amplitude_legacy._errors import AmplitudeError, OptionsError
+from amplitude_legacy._event import Event, InsertIdGenerator, find_problem
+from amplitude_legacy._future import EventFuture, resolved
+from amplitude_legacy._identify import Identify
+from amplitude_legacy._middleware import Middleware, run_middleware
+from amplitude_legacy._options import LogLevel, Options, resolve_options
+from amplitude_legacy._response import SKIPPED_RESPONSE, Response, Status
+from amplitude_legacy._retry import DropReason
+from amplitude_legacy._stats import ClientStats, Counters, DropLog, FlushResult
+from amplitude_legacy._transport import LegacyTransportAdapter, Transport, Urllib3Transport
+from amplitude_legacy._version import __version__
+from amplitude_legacy._worker import Worker
+
+__all__ = ["DEFAULT_INSTANCE", "LIBRARY", "NodeClient", "get_instance", "init"]
+
+log = logging.getLogger("amplitude_legacy")
+
+#: The ``library`` field of every event: this SDK's own name, never ``amplitude-node``.
+LIBRARY = f"amplitude-legacy-python/{__version__}"
+#: The name ``init`` registers its client under (as ``getInstance()`` returns it).
+DEFAULT_INSTANCE = "$default_instance"
+
+_new_insert_id = InsertIdGenerator()
+OptionsArg = Union[Options, Mapping[str, Any], None]
+
+
+def _make_transport(options: Options) -> Transport:
+    custom = options.transport_class
+    if custom is None:
+        return Urllib3Transport()
+    if hasattr(custom, "send"):
+        return custom  # type: ignore[no-any-return]
+    return LegacyTransportAdapter(custom)
+
+
+def _configure_logging(options: Options) -> None:
+    # Legacy: debug turns on WARN, logLevel 1..3 picks the level. Drop warnings are always
+    # emitted at WARNING; these options only add detail (VERBOSE -> DEBUG).
+    level = options.log_level or (LogLevel.WARN if options.debug else LogLevel.NONE)
+    if level:
+        log.setLevel({1: logging.ERROR, 2: logging.WARNING, 3: logging.DEBUG}[level])
+
+
+class NodeClient:
+    """The legacy Amplitude client: ``logEvent``, ``identify``, middleware, flush.
+
+    Build it with ``amplitude_legacy.init(api_key, options)``. Every camelCase method has a
+    snake_case twin (``log_event``, ``add_event_middleware``, ...). Thread-safe.
+
+    Args:
+        api_key: your Amplitude project's API key. Never logged.
+        options: a legacy camelCase dict, an ``Options``, or ``None``.
+        **kwargs: options as snake_case keywords.
+
+    Raises:
+        OptionsError: a bad option (the message names it) or an API key that is not a string.
+
+    Example:
+        >>> client = NodeClient("API_KEY", {"serverUrl": collector.http_api_url})
+        >>> client.logEvent({"event_type": "Signed Up", "user_id": "user-123"}).result(10).status
+        <Status.SUCCESS: 'success'>
+    """
+
+    def __init__(self, api_key: str, options: OptionsArg = None, **kwargs: Any) -> None:
+        if not isinstance(api_key, str):
+            raise OptionsError("apiKey", f"must be a string, got {type(api_key).__name__}")
+        if not api_key:
+            log.warning("amplitude_legacy: the API key is empty; Amplitude will reject events")
+        self._options = resolve_options(options, **kwargs)
+        _configure_logging(self._options)
+        self._api_key = api_key
+        self._middleware: Tuple[Middleware, ...] = ()
+        self._opt_out = self._options.opt_out
+        self._closed = False
+        self._lock = threading.Lock()
+        self._counters = Counters()
+        self._caller_drop_log = DropLog()
+        self._worker = Worker(
+            api_key,
+            self._options,
+            _make_transport(self._options),
+            self._counters,
+            self._notify_drop,
+        )
+        self._plan = dict(self._options.plan) if self._options.plan else None
+        self._ingestion = (
+            dict(self._options.ingestion_metadata) if self._options.ingestion_metadata else None
+        )
+        self._pid = os.getpid()
+        ref = weakref.ref(self)
+        atexit.register(_shutdown_at_exit, ref)
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=lambda: _after_fork(ref))
+
+    def __repr__(self) -> str:  # the API key stays out of reprs, logs and errors
+        return f"<NodeClient server_url={self._options.server_url!r} closed={self._closed}>"
+
+    # ------------------------------------------------------------------ options
+
+    def getOptions(self) -> Options:
+        """The options in effect (validated, frozen; camelCase reads work: ``.maxCachedEvents``)."""
+        return self._options
+
+    def setOptOut(self, opt_out: bool) -> None:
+        """Turn opt-out on or off: while on, every event resolves ``skipped`` and is not sent."""
+        self._opt_out = bool(opt_out)
+
+    # ------------------------------------------------------------------ middleware
+
+    def addEventMiddleware(self, middleware: Middleware) -> NodeClient:
+        """Append a ``(payload, next)`` middleware; returns the client so calls chain.
+
+        Middleware runs on the caller's thread, in the order added, after annotation and
+        before validation. Not calling ``next`` stops the event (its future resolves
+        ``skipped``); an exception is set on the future and the event is not sent.
+
+        Raises:
+            TypeError: ``middleware`` is not callable.
+        """
+        if not callable(middleware):
+            raise TypeError(f"middleware must be callable, got {type(middleware).__name__}")
+        with self._lock:  # the chain is an immutable tuple: readers never see a half change
+            self._middleware = (*self._middleware, middleware)
+        return self
+
+    # ------------------------------------------------------------------ events
+
+    def logEvent(
+        self, event: Mapping[str, Any], extra: Dict[str, Any] | None = None
+    ) -> EventFuture:
+        """Queue one event; returns a future of its ``Response``.
+
+        The future resolves once the event is delivered (``success``) or dropped (with the
+        reason in ``Response.reason``); ``skipped`` when opted out or stopped by middleware;
+        ``invalid`` when it breaks a validation rule (``Response.error`` names the field).
+        The caller's dict is copied, never changed. Never blocks, never does I/O.
+
+        Args:
+            event: the event, with the HTTP V2 field names (``event_type``, ``user_id``, ...).
+            extra: anything for your middleware (``payload.extra``); never sent.
+
+        Returns:
+            An ``EventFuture`` (a ``concurrent.futures.Future[Response]``, also awaitable).
+        """
+        if self._opt_out:
+            self._counters.drop(DropReason.OPT_OUT, 1)
+            return resolved(SKIPPED_RESPONSE)
+        if self._closed:
+            return self._reject(
+                event, DropReason.CLIENT_CLOSED, Status.SKIPPED, "client is shut down"
+            )
+        ev = Event(event) if type(event) is dict or isinstance(event, Mapping) else None
+        if ev is None:
+            return self._reject(
+                event,
+                DropReason.INVALID,
+                Status.INVALID,
+                f"Invalid event: expected a dict, got {type(event).__name__}",
+            )
+        ev["library"] = LIBRARY
+        if self._plan is not None:
+            ev["plan"] = {**self._plan, **(ev.get("plan") or {})}
+        if self._ingestion is not None:
+            ev["ingestion_metadata"] = {**self._ingestion, **(ev.get("ingestion_metadata") or {})}
+        if ev.get("time") is None:
+            ev["time"] = int(time.time() * 1000)
+        if ev.get("insert_id") is None:
+            ev["insert_id"] = _new_insert_id()
+        if self._middleware:
+            try:
+                final = run_middleware(self._middleware, ev, extra)
+            except Exception as exc:
+                return self._middleware_failed(ev, exc)
+            if final is None:
+                return self._reject(
+                    ev,
+                    DropReason.MIDDLEWARE_STOPPED,
+                    Status.SKIPPED,
+                    "Middleware chain skipped logEvent action.",
+                )
+            ev = final
+        problem = find_problem(ev)
+        if problem is not None:
+            return self._reject(ev, DropReason.INVALID, Status.INVALID, problem[1])
+        return self._enqueue(ev)
+
+    def _enqueue(self, event: Event) -> EventFuture:
+        worker = self._worker
+        if not worker.started:
+            self._start()
+        pending = worker.pending
+        if len(pending) >= self._options.max_queue_size:
+            return self._reject(
+                event,
+                DropReason.QUEUE_FULL,
+                Status.FAILED,
+                f"maxQueueSize ({self._options.max_queue_size}) events are waiting",
+            )
+        future = EventFuture()
+        pending.append((next(worker.seq), event, future))
+        # Lock-free hints: wake the worker only if it sleeps with nothing to do, or once
+        # when the cache reaches maxCachedEvents (see Worker._next_batch for the ordering).
+        if worker.wake_on_next:
+            worker.wake(False)
+        elif len(pending) >= self._options.max_cached_events and not worker.full_signalled:
+            worker.wake(True)
+        return future
+
+    def _start(self) -> None:
+        with self._lock:
+            if os.getpid() != self._pid:  # backstop for platforms without register_at_fork
+                self._reinit_after_fork()
+            self._worker.start()
+
+    def _reject(self, event: object, reason: str, status: Status, message: str) -> EventFuture:
+        """Resolve an event that never reaches the worker, counted under ``reason``."""
+        response = Response(status, 0, None, reason, message)
+        self._counters.drop(reason, 1)
+        if reason not in (DropReason.MIDDLEWARE_STOPPED, DropReason.CLIENT_CLOSED):
+            self._caller_drop_log.record(reason, 1, message)
+        else:
+            log.debug("amplitude_legacy: %s", message)
+        events = [event] if isinstance(event, Event) else []
+        self._notify_drop(events, reason, response)
+        return resolved(response)
+
+    def _middleware_failed(self, event: Event, exc: Exception) -> EventFuture:
+        log.exception("amplitude_legacy: a middleware raised; the event is not sent")
+        self._counters.drop(DropReason.MIDDLEWARE_ERROR, 1)
+        self._notify_drop([event], DropReason.MIDDLEWARE_ERROR, None)
+        future = EventFuture()
+        future.set_exception(exc)
+        return future
+
+    def _notify_drop(self, events: Sequence[Event], reason: str, response: Response | None) -> None:
+        callback = self._options.on_drop
+        if callback is None or not events:
+            return
+        try:
+            callback(list(events), reason)
+        except Exception:
+            log.exception("amplitude_legacy: the onDrop callback raised (ignored)")
+            self._counters.callback_errors += 1
+
+    def identify(
+        self, user_id: str | None, device_id: str | None, identify: Identify
+    ) -> EventFuture:
+        """Send an ``$identify`` event built from an ``Identify`` (legacy signature).
+
+        Goes through the same middleware, validation and queue as ``logEvent``. A non-``Identify``
+        argument resolves ``skipped`` with a warning, as in the legacy SDK.
+        """
+        if not isinstance(identify, Identify):
+            log.warning("amplitude_legacy: Invalid Identify object. Skipping operation.")
+            return resolved(SKIPPED_RESPONSE)
+        return self.logEvent(identify.identify_user(user_id, device_id))
+
+    def groupIdentify(
+        self, group_type: str, group_name: Union[str, Sequence[str]], identify: Identify
+    ) -> EventFuture:
+        """Send a ``$groupidentify`` event: set properties on a group (``Identify`` group ops).
+
+        A convenience over ``logEvent(identify.identifyGroup(group_type, group_name))``.
+        """
+        if not isinstance(identify, Identify):
+            log.warning("amplitude_legacy: Invalid Identify object. Skipping operation.")
+            return resolved(SKIPPED_RESPONSE)
+        name = group_name if isinstance(group_name, str) else list(group_name)
+        return self.logEvent(identify.identify_group(group_type, name))
+
+    # ------------------------------------------------------------------ delivery
+
+    def flush(self, timeout: float | None = None) -> FlushResult:
+        """Send everything queued now and wait until each event logged before this call is
+        delivered or dropped (retries included), or until ``timeout`` seconds pass.
+
+        Costs microseconds when nothing is pending (safe to call at the end of every
+        serverless invocation).
+
+        Returns:
+            ``FlushResult(sent, dropped, pending, timed_out)``.
+        """
+        return self._worker.flush(timeout)
+
+    def shutdown(self, timeout: float | None = None) -> FlushResult:
+        """Flush, stop the worker and close the connection pool. Idempotent.
+
+        Events still queued when ``timeout`` passes are dropped as ``shutdown_timeout``
+        (counted, logged, passed to ``onDrop``). Events logged afterwards resolve ``skipped``.
+        """
+        with self._lock:
+            if self._closed:
+                return FlushResult()
+            self._closed = True
+        return self._worker.shutdown(timeout)
+
+    def stats(self) -> ClientStats:
+        """Counters: delivered, dropped by reason, pending, requests, retries."""
+        return self._counters.snapshot(self._worker.outstanding())
+
+    # ------------------------------------------------------------------ fork
+
+    def _reinit_after_fork(self) -> None:
+        """In a forked child: fresh lock, worker and pool; the parent's events stay the parent's."""
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+        self._counters = Counters()
+        self._worker._counters = self._counters
+        self._worker.after_fork_in_child()
+        self._worker.replace_transport(_make_transport(self._options))
+
+    # snake_case aliases
+    get_options = getOptions
+    set_opt_out = setOptOut
+    add_event_middleware = addEventMiddleware
+    log_event = logEvent
+    group_identify = groupIdentify
+
+
+def _after_fork(ref: weakref.ReferenceType[NodeClient]) -> None:
+    client = ref()
+    if client is not None and not client._closed:
+        client._reinit_after_fork()
+
+
+def _shutdown_at_exit(ref: weakref.ReferenceType[NodeClient]) -> None:
+    client = ref()
+    if client is None or client._closed or os.getpid() != client._pid:
+        return
+    bound = client._options.exit_flush_timeout
+    result = client.shutdown(bound)
+    if result.pending:
+        log.warning(
+            "amplitude_legacy: exiting with %d event(s) not delivered after %.1f s "
+            "(raise exitFlushTimeout, or call flush() before exit)",
+            result.pending,
+            bound,
+        )
+
+
+_instances: Dict[str, NodeClient] = {}
+_instances_lock = threading.Lock()
+
+
+def init(
+    api_key: str, options: OptionsArg = None, *, instance_name: str | None = None, **kwargs: Any
+) -> NodeClient:
+    """Create a client and register it as the default (or a named) instance.
+
+    Args:
+        api_key: your Amplitude project's API key.
+        options: a legacy camelCase dict (``{"maxCachedEvents": 20000}``), an ``Options``, or
+            ``None``.
+        instance_name: register under this name (``getInstance(name)``) instead of the default.
+        **kwargs: options as snake_case keywords (``max_cached_events=20000``).
+
+    Returns:
+        The new ``NodeClient``. A client previously registered under the same name is shut
+        down (flushed, bounded by its ``exitFlushTimeout``).
+
+    Raises:
+        OptionsError: a bad option; the message names it.
+
+    Example:
+        >>> import amplitude_legacy as Amplitude
+        >>> client = Amplitude.init("API_KEY", {"uploadIntervalInSec": 10})
+    """
+    client = NodeClient(api_key, options, **kwargs)
+    name = DEFAULT_INSTANCE if instance_name is None else instance_name
+    with _instances_lock:
+        previous = _instances.get(name)
+        _instances[name] = client
+    if previous is not None and previous is not client:
+        previous.shutdown(previous.getOptions().exit_flush_timeout)
+    return client
+
+
+def get_instance(name: str | None = None) -> NodeClient:
+    """The client that ``init`` registered under ``name`` (the default instance when ``None``).
+
+    Raises:
+        AmplitudeError: no client was registered under that name.
+    """
+    key = DEFAULT_INSTANCE if name is None else name
+    with _instances_lock:
+        client = _instances.get(key)
+    if client is None:
+        hint = "init(api_key)" if name is None else f"init(api_key, instance_name={name!r})"
+        raise AmplitudeError(f"no Amplitude instance named {key!r}: call {hint} first")
+    return client

@@ -1,0 +1,104 @@
+"""``EventFuture``: a real ``concurrent.futures.Future`` that costs almost nothing to create.
+
+``logEvent`` returns one future per event, and most callers never look at it. A plain
+``Future()`` builds a ``Condition`` (an ``RLock`` and a waiter list) up front: ~1.7 µs, a third
+of the whole call-site budget. ``EventFuture`` creates its ``Condition`` only when somebody
+waits, adds a callback or asks for it through ``concurrent.futures.wait``; until then the
+worker resolves it by setting two attributes. Everything ``Future`` offers still works, and
+``isinstance(f, concurrent.futures.Future)`` holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from concurrent.futures import Future
+from concurrent.futures._base import FINISHED, PENDING
+from typing import TYPE_CHECKING, Any, Callable, Generator
+
+if TYPE_CHECKING:
+    from amplitude_legacy._response import Response
+
+__all__ = ["EventFuture"]
+
+# Guards the lazy creation of a future's Condition against the worker resolving it.
+_LAZY = threading.Lock()
+
+
+class EventFuture(Future["Response"]):
+    """The outcome of one logged event: resolves with a ``Response``, never raises from it.
+
+    Use it as any ``concurrent.futures.Future`` (``result(timeout)``, ``done()``,
+    ``add_done_callback``, ``concurrent.futures.wait``), ``await`` it in asyncio code, or call
+    ``wait_async()`` for an ``asyncio.Future``. It cannot be cancelled: once logged, an event is
+    delivered or dropped, and the future says which.
+
+    Example:
+        >>> response = client.logEvent({"event_type": "e", "user_id": "user-1"}).result(10)
+        >>> response.status == "success"
+        True
+    """
+
+    # Class-level defaults stand in for what Future.__init__ would set per instance.
+    _state = PENDING
+    _result: Response | None = None
+    _exception: BaseException | None = None
+    _cond: threading.Condition | None = None
+
+    def __init__(self) -> None:
+        pass
+
+    def _lazy(self, name: str, factory: Callable[[], Any]) -> Any:
+        value = self.__dict__.get(name)
+        if value is None:
+            with _LAZY:
+                value = self.__dict__.get(name)
+                if value is None:
+                    value = self.__dict__[name] = factory()
+        return value
+
+    @property
+    def _condition(self) -> threading.Condition:  # type: ignore[override]
+        return self._lazy("_cond", threading.Condition)  # type: ignore[no-any-return]
+
+    @property
+    def _waiters(self) -> list[Any]:  # type: ignore[override]
+        self._condition  # noqa: B018 - waiters only exist together with the condition
+        return self._lazy("_waiter_list", list)  # type: ignore[no-any-return]
+
+    @property
+    def _done_callbacks(self) -> list[Any]:
+        self._condition  # noqa: B018
+        return self._lazy("_callback_list", list)  # type: ignore[no-any-return]
+
+    def _resolve(self, response: Response) -> None:
+        """Set the result (worker side). Cheap while nobody waits on this future."""
+        with _LAZY:
+            if self.__dict__.get("_cond") is None:
+                self._result = response
+                self._state = FINISHED
+                return
+        self.set_result(response)
+
+    def cancel(self) -> bool:
+        """Events cannot be withdrawn once logged; always ``False``."""
+        return False
+
+    def wait_async(self) -> asyncio.Future[Response]:
+        """An ``asyncio.Future`` for this event, bound to the running loop (never blocks it)."""
+        return asyncio.wrap_future(self)
+
+    def __await__(self) -> Generator[Any, None, Response]:
+        return self.wait_async().__await__()
+
+    def __repr__(self) -> str:
+        state = "done" if self._state == FINISHED else "pending"
+        return f"<EventFuture {state}{f' {self._result.status}' if self._result else ''}>"
+
+
+def resolved(response: Response) -> EventFuture:
+    """A future that is already done (opt-out, invalid events, middleware stops)."""
+    future = EventFuture()
+    future._result = response
+    future._state = FINISHED
+    return future

@@ -1,0 +1,294 @@
+"""Client options: the legacy names and defaults, strict validation, three ways to pass them.
+
+Options come as a legacy camelCase dict (``{"maxCachedEvents": 20000}``), as snake_case
+keywords (``max_cached_events=20000``) or as an ``Options`` instance. Every value is checked
+once, at ``init``: a bad option raises ``OptionsError`` (a ``ValueError``) naming it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import warnings
+from dataclasses import dataclass, fields, replace
+from typing import Any, Callable, Mapping, Optional, Sequence, Tuple
+from urllib.parse import urlsplit
+
+from dataclasses_json import LetterCase, dataclass_json
+
+from amplitude_legacy._errors import OptionsError
+
+__all__ = ["DEFAULT_RETRY_TIMEOUTS", "LogLevel", "Options", "resolve_options"]
+
+log = logging.getLogger("amplitude_legacy")
+
+#: Legacy default: one retry per entry, the wait (ms) before that retry. Sum 12.6 s.
+DEFAULT_RETRY_TIMEOUTS: Tuple[int, ...] = (
+    100,
+    100,
+    200,
+    200,
+    400,
+    400,
+    800,
+    800,
+    1600,
+    1600,
+    3200,
+    3200,
+)
+
+US_HTTP_API_URL = "https://api2.amplitude.com/2/httpapi"
+US_BATCH_URL = "https://api2.amplitude.com/batch"
+EU_HTTP_API_URL = "https://api.eu.amplitude.com/2/httpapi"
+EU_BATCH_URL = "https://api.eu.amplitude.com/batch"
+
+#: ``maxRetries`` (deprecated) becomes ``[100, 200, 400, ...]`` ms, as in the legacy SDK.
+_DEPRECATED_BASE_RETRY_MS = 100
+MAX_RETRIES_DEPRECATION = (
+    "maxRetries is deprecated: use retryTimeouts. "
+    "maxRetries=N is converted to retryTimeouts=[100, 200, 400, ...] (N entries)."
+)
+
+
+class LogLevel:
+    """Legacy log levels: ``NONE=0``, ``ERROR=1``, ``WARN=2``, ``VERBOSE=3``."""
+
+    NONE = 0
+    ERROR = 1
+    WARN = 2
+    VERBOSE = 3
+
+
+@dataclass_json(letter_case=LetterCase.CAMEL)  # type: ignore[call-overload]
+@dataclass(frozen=True)
+class Options:
+    """Everything ``init`` accepts, with the legacy defaults.
+
+    Legacy options (``@amplitude/node`` names in camelCase, Python names in snake_case):
+
+    Attributes:
+        server_url: ``serverUrl``; where events are POSTed. Default: the US HTTP V2 URL, or the
+            URL that ``server_zone``/``use_batch`` select. Must be ``http(s)://``.
+        debug: ``debug``; log at WARN when ``log_level`` is 0.
+        log_level: ``logLevel``; 0 none, 1 error, 2 warn, 3 verbose (the package logger level).
+        max_cached_events: ``maxCachedEvents`` (16000); upload as soon as this many events wait.
+        opt_out: ``optOut``; when true every event resolves ``skipped`` and nothing is sent.
+        retry_timeouts: ``retryTimeouts`` (ms); one retry per entry, the wait before it.
+        max_retries: ``maxRetries``; deprecated, converted to ``retry_timeouts`` with a warning.
+        retry_class: ``retryClass``; an object with ``send_events_with_retry(events)`` (or the
+            camelCase spelling) that replaces the built-in retry, or ``OfflineRetryHandler()``.
+        transport_class: ``transportClass``; an object that replaces the HTTP transport
+            (see ``Transport``), or a legacy object with ``send_payload(payload) -> Response``.
+        upload_interval_in_sec: ``uploadIntervalInSec`` (0); the longest an event waits before
+            its upload starts. 0 uploads as soon as the worker wakes.
+        min_id_length: ``minIdLength``; sent as ``options.min_id_length`` when set.
+        request_timeout_millis: ``requestTimeoutMillis`` (10000); per request, 0 = no timeout.
+        on_retry: ``onRetry(response, attempt, is_last_retry)``; called after every retry.
+        plan: ``plan``; merged into every event's ``plan`` (the event's keys win).
+        ingestion_metadata: ``ingestionMetadata``; merged into ``ingestion_metadata``.
+
+    Options of this SDK (no legacy equivalent):
+
+    Attributes:
+        max_queue_size: ``maxQueueSize`` (250000); hard bound on events waiting in memory.
+            When it is full a new event resolves ``failed`` with reason ``queue_full``.
+        on_drop: ``onDrop(events, reason)``; called on the worker with every event that is not
+            delivered. Exceptions it raises are logged and counted.
+        exit_flush_timeout: ``exitFlushTimeout`` (5.0 s); how long the atexit hook may flush.
+        server_zone: ``serverZone``; ``"US"`` or ``"EU"``; picks the default ``server_url``.
+        use_batch: ``useBatch``; send to the Batch API (20 MB bodies) instead of HTTP V2.
+        gzip: ``gzip``; compress request bodies (``Content-Encoding: gzip``).
+    """
+
+    server_url: str = ""
+    debug: bool = False
+    log_level: int = LogLevel.NONE
+    max_cached_events: int = 16000
+    opt_out: bool = False
+    retry_timeouts: Tuple[int, ...] = DEFAULT_RETRY_TIMEOUTS
+    max_retries: Optional[int] = None
+    retry_class: Any = None
+    transport_class: Any = None
+    upload_interval_in_sec: float = 0
+    min_id_length: Optional[int] = None
+    request_timeout_millis: int = 10000
+    on_retry: Optional[Callable[..., Any]] = None
+    plan: Optional[Mapping[str, Any]] = None
+    ingestion_metadata: Optional[Mapping[str, Any]] = None
+    max_queue_size: int = 250_000
+    on_drop: Optional[Callable[..., Any]] = None
+    exit_flush_timeout: float = 5.0
+    server_zone: str = "US"
+    use_batch: bool = False
+    gzip: bool = False
+
+    def __getattr__(self, name: str) -> Any:
+        # Legacy code reads ``client.getOptions().maxCachedEvents``: map camelCase reads.
+        snake = _CAMEL_TO_FIELD.get(name)
+        if snake is None:
+            raise AttributeError(name)
+        return getattr(self, snake)
+
+    def to_legacy_dict(self) -> dict[str, Any]:
+        """The options under their legacy camelCase names (objects are not copied)."""
+        return {_FIELD_TO_CAMEL[f.name]: getattr(self, f.name) for f in fields(self)}
+
+
+# dataclasses-json's own camelCase rule, so the names match ``Options.from_dict``/``to_dict``.
+_FIELD_TO_CAMEL: dict[str, str] = {
+    f.name: LetterCase.CAMEL(f.name)  # type: ignore[no-untyped-call]
+    for f in fields(Options)
+}
+_CAMEL_TO_FIELD = {camel: name for name, camel in _FIELD_TO_CAMEL.items()}
+_ANY_NAME_TO_FIELD = {**_CAMEL_TO_FIELD, **{name: name for name in _FIELD_TO_CAMEL}}
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check(name: str, ok: bool, message: str) -> None:
+    if not ok:
+        raise OptionsError(_FIELD_TO_CAMEL.get(name, name), message)
+
+
+def _check_url(name: str, url: object) -> None:
+    _check(name, isinstance(url, str), f"must be a string, got {type(url).__name__}")
+    parts = urlsplit(str(url))
+    _check(
+        name,
+        parts.scheme in ("http", "https") and bool(parts.hostname),
+        f"must be an http:// or https:// URL, got {url!r}",
+    )
+
+
+def _check_callable_or_none(name: str, value: object) -> None:
+    _check(name, value is None or callable(value), "must be callable or None")
+
+
+def _validate(opts: Options) -> None:
+    """Raise ``OptionsError`` for the first option with a wrong type or value."""
+    _check_url("server_url", opts.server_url)
+    for name in ("debug", "opt_out", "use_batch", "gzip"):
+        _check(name, isinstance(getattr(opts, name), bool), "must be a bool")
+    _check(
+        "log_level", _is_int(opts.log_level) and 0 <= opts.log_level <= 3, "must be 0, 1, 2 or 3"
+    )
+    for name in ("max_cached_events", "max_queue_size"):
+        value = getattr(opts, name)
+        _check(name, _is_int(value) and value >= 1, f"must be a positive int, got {value!r}")
+    _check(
+        "retry_timeouts",
+        isinstance(opts.retry_timeouts, tuple)
+        and all(_is_number(t) and t >= 0 for t in opts.retry_timeouts),
+        "must be a list of non-negative numbers (milliseconds)",
+    )
+    _check(
+        "max_retries",
+        opts.max_retries is None or (_is_int(opts.max_retries) and opts.max_retries >= 0),
+        "must be a non-negative int",
+    )
+    for name in ("upload_interval_in_sec", "exit_flush_timeout"):
+        value = getattr(opts, name)
+        _check(
+            name, _is_number(value) and value >= 0, f"must be a non-negative number, got {value!r}"
+        )
+    _check(
+        "min_id_length",
+        opts.min_id_length is None or (_is_int(opts.min_id_length) and opts.min_id_length >= 0),
+        "must be a non-negative int or None",
+    )
+    _check(
+        "request_timeout_millis",
+        _is_number(opts.request_timeout_millis),
+        "must be a number of milliseconds (0 or less: no timeout)",
+    )
+    _check_callable_or_none("on_retry", opts.on_retry)
+    _check_callable_or_none("on_drop", opts.on_drop)
+    for name in ("plan", "ingestion_metadata"):
+        value = getattr(opts, name)
+        _check(name, value is None or isinstance(value, Mapping), "must be a dict or None")
+    _check("server_zone", opts.server_zone in ("US", "EU"), "must be 'US' or 'EU'")
+    retry = opts.retry_class
+    _check(
+        "retry_class",
+        retry is None
+        or hasattr(retry, "send_events_with_retry")
+        or hasattr(retry, "sendEventsWithRetry"),
+        "must have a send_events_with_retry(events) method",
+    )
+    transport = opts.transport_class
+    _check(
+        "transport_class",
+        transport is None
+        or hasattr(transport, "send")
+        or hasattr(transport, "send_payload")
+        or hasattr(transport, "sendPayload"),
+        "must have send(...) (a Transport) or send_payload(payload) (a legacy transport)",
+    )
+
+
+def _normalize_names(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """Map camelCase or snake_case keys to field names; unknown names raise."""
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        name = _ANY_NAME_TO_FIELD.get(key) if isinstance(key, str) else None
+        if name is None:
+            close = difflib.get_close_matches(str(key), list(_ANY_NAME_TO_FIELD), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise OptionsError(str(key), f"unknown option{hint}")
+        out[name] = value
+    return out
+
+
+def resolve_options(options: Options | Mapping[str, Any] | None = None, **kwargs: Any) -> Options:
+    """Build the ``Options`` in effect from any of the accepted forms, validated.
+
+    Args:
+        options: a legacy camelCase dict (snake_case keys are accepted too), an ``Options``,
+            or ``None``.
+        **kwargs: snake_case (or camelCase) options; they override ``options``.
+
+    Returns:
+        A frozen, validated ``Options`` with ``server_url`` resolved and ``max_retries``
+        converted into ``retry_timeouts``.
+
+    Raises:
+        OptionsError: an unknown option name, a wrong type or a bad value; the message
+            names the option.
+    """
+    if options is None:
+        base = Options()
+    elif isinstance(options, Options):
+        base = options
+    elif isinstance(options, Mapping):
+        base = Options()
+        kwargs = {**options, **kwargs}
+    else:
+        raise OptionsError("options", f"must be a dict or Options, got {type(options).__name__}")
+    values = _normalize_names(kwargs)
+    if "retry_timeouts" in values and isinstance(values["retry_timeouts"], Sequence):
+        values["retry_timeouts"] = tuple(values["retry_timeouts"])
+    explicit_url = bool(values.get("server_url") or base.server_url)
+    opts = replace(base, **values)
+    if not explicit_url:
+        opts = replace(opts, server_url=_default_url(opts.server_zone, opts.use_batch))
+    _validate(opts)
+    if opts.max_retries is not None:
+        # The legacy RetryHandler warns and replaces retryTimeouts with 100 * 2**i ms.
+        warnings.warn(MAX_RETRIES_DEPRECATION, DeprecationWarning, stacklevel=3)
+        log.warning(MAX_RETRIES_DEPRECATION)
+        timeouts = tuple(_DEPRECATED_BASE_RETRY_MS * 2**i for i in range(opts.max_retries))
+        opts = replace(opts, retry_timeouts=timeouts, max_retries=None)
+    return opts
+
+
+def _default_url(zone: str, use_batch: bool) -> str:
+    if zone == "EU":
+        return EU_BATCH_URL if use_batch else EU_HTTP_API_URL
+    return US_BATCH_URL if use_batch else US_HTTP_API_URL

@@ -1,0 +1,171 @@
+"""Transports: put request bytes on the wire, return the answer as a value.
+
+A transport knows nothing about Amplitude: it POSTs bytes and returns ``HttpResponse`` or
+raises a ``TransportError``. Retry lives above it, where the answer's body is understood, so
+urllib3's own retries and redirects are off.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Mapping, Protocol, runtime_checkable
+
+import urllib3
+
+from amplitude_legacy._errors import ConnectionFailedError, RequestTimeoutError, TransportError
+
+if TYPE_CHECKING:
+    import requests
+
+__all__ = [
+    "HttpResponse",
+    "LegacyTransportAdapter",
+    "RequestsTransport",
+    "Transport",
+    "Urllib3Transport",
+]
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    """An HTTP answer: status, raw body and headers (names lower-cased)."""
+
+    status: int
+    body: bytes | Mapping[str, Any] = b""
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Transport(Protocol):
+    """What the worker needs from a transport. Implement it to replace the HTTP layer.
+
+    ``send`` is called from the worker thread only, one request at a time. It returns the
+    answer, whatever its status, or raises ``RequestTimeoutError`` / ``ConnectionFailedError``
+    when no complete answer came.
+    """
+
+    def send(
+        self, url: str, body: bytes, headers: Mapping[str, str], timeout: float | None
+    ) -> HttpResponse:
+        """POST ``body`` to ``url`` and return the answer."""
+        ...
+
+    def close(self) -> None:
+        """Release connections. Called once, at shutdown."""
+        ...
+
+
+class Urllib3Transport:
+    """The default transport: one ``urllib3.PoolManager`` with keep-alive connections.
+
+    Args:
+        pool_manager: a configured ``PoolManager`` or ``ProxyManager`` to use instead of a
+            new one (for proxies, CA bundles, client certificates).
+    """
+
+    def __init__(self, pool_manager: urllib3.PoolManager | None = None) -> None:
+        self._pool = pool_manager or urllib3.PoolManager(num_pools=4, maxsize=1, block=False)
+
+    def send(
+        self, url: str, body: bytes, headers: Mapping[str, str], timeout: float | None
+    ) -> HttpResponse:
+        """POST through the pool; see ``Transport.send``."""
+        try:
+            response = self._pool.request(
+                "POST",
+                url,
+                body=body,
+                headers=dict(headers),
+                timeout=urllib3.Timeout(total=timeout) if timeout else None,
+                retries=False,
+                redirect=False,
+            )
+        except urllib3.exceptions.TimeoutError as exc:
+            raise RequestTimeoutError(f"no answer within {timeout} s") from exc
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise ConnectionFailedError(type(exc).__name__) from exc
+        return HttpResponse(
+            response.status, response.data, {k.lower(): v for k, v in response.headers.items()}
+        )
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        self._pool.clear()
+
+
+class RequestsTransport:
+    """A transport over a ``requests.Session``, for apps that already configure one.
+
+    Args:
+        session: the session to use (its proxies, certificates and adapters apply).
+            Default: a new ``requests.Session()``.
+    """
+
+    def __init__(self, session: requests.Session | None = None) -> None:
+        import requests  # imported lazily: most users never need it
+
+        self._requests = requests
+        self._session = session or requests.Session()
+
+    def send(
+        self, url: str, body: bytes, headers: Mapping[str, str], timeout: float | None
+    ) -> HttpResponse:
+        """POST through the session; see ``Transport.send``."""
+        requests = self._requests
+        try:
+            response = self._session.post(
+                url, data=body, headers=dict(headers), timeout=timeout, allow_redirects=False
+            )
+        except requests.Timeout as exc:
+            raise RequestTimeoutError(f"no answer within {timeout} s") from exc
+        except (requests.RequestException, OSError) as exc:
+            raise ConnectionFailedError(type(exc).__name__) from exc
+        return HttpResponse(
+            response.status_code,
+            response.content,
+            {k.lower(): v for k, v in response.headers.items()},
+        )
+
+    def close(self) -> None:
+        """Close the session."""
+        self._session.close()
+
+
+class LegacyTransportAdapter:
+    """Wraps a legacy ``transportClass`` (``send_payload(payload) -> Response``).
+
+    The legacy contract hands the transport the payload object, so the body is decoded back
+    into a dict for it. The answer may be a ``Response`` or a dict with ``statusCode``/``body``.
+    """
+
+    def __init__(self, legacy: Any) -> None:
+        self._send = getattr(legacy, "send_payload", None) or legacy.sendPayload
+        self._legacy = legacy
+
+    def send(
+        self, url: str, body: bytes, headers: Mapping[str, str], timeout: float | None
+    ) -> HttpResponse:
+        """Call the legacy ``send_payload``; see ``Transport.send``."""
+        try:
+            answer = self._send(json.loads(body))
+        except TransportError:
+            raise
+        except Exception as exc:
+            raise ConnectionFailedError(f"transportClass raised {type(exc).__name__}") from exc
+        if isinstance(answer, Mapping):
+            code, answer_body = (
+                answer.get("statusCode", answer.get("status_code", 0)),
+                answer.get("body"),
+            )
+        else:
+            code, answer_body = getattr(answer, "status_code", 0), getattr(answer, "body", None)
+        if not isinstance(answer_body, Mapping):
+            answer_body = {}
+        return HttpResponse(int(code or 0), {"code": int(code or 0), **answer_body})
+
+    def close(self) -> None:
+        """Close the wrapped transport if it can be closed."""
+        close = getattr(self._legacy, "close", None)
+        if callable(close):
+            close()

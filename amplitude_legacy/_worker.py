@@ -1,0 +1,594 @@
+"""The background worker: one thread per client that batches, encodes, sends and retries.
+
+Callers append ``(seq, event, future)`` to a deque without taking a lock and wake the worker
+only when it is idle or the cache is full. The worker alone does I/O and JSON encoding (each
+event is encoded once; retries reuse the bytes), applies the ``Decision`` that ``classify``
+returns for each answer, and resolves every future exactly once. Every wait is a
+``Condition.wait`` with a deadline, so ``flush`` and ``shutdown`` can interrupt a backoff.
+"""
+
+from __future__ import annotations
+
+import gzip
+import heapq
+import itertools
+import json
+import logging
+import threading
+import time
+from collections import deque
+from typing import Any, Callable, Deque, List, Sequence, Tuple
+
+from amplitude_legacy._errors import TransportError
+from amplitude_legacy._event import Event
+from amplitude_legacy._future import EventFuture
+from amplitude_legacy._options import Options
+from amplitude_legacy._response import Response, Status
+from amplitude_legacy._retry import (
+    Action,
+    Decision,
+    DropReason,
+    RetryPolicy,
+    classify,
+    classify_error,
+)
+from amplitude_legacy._stats import Counters, DropLog, FlushResult
+from amplitude_legacy._transport import Transport
+
+__all__ = ["MAX_EVENTS_PER_REQUEST", "Worker"]
+
+log = logging.getLogger("amplitude_legacy")
+
+#: The API's event limit per request (http-api.md §2).
+MAX_EVENTS_PER_REQUEST = 2000
+#: Body limits: HTTP V2 answers 413 over 1 MB, the Batch API over 20 MB (decimal, to be safe).
+MAX_BODY_BYTES = 1_000_000
+MAX_BATCH_BODY_BYTES = 20_000_000
+
+# What callers put in the queue, and what the worker sends: encoded once, on the worker.
+Entry = Tuple[int, Event, EventFuture]  # (seq, event, future)
+Item = Tuple[int, Event, EventFuture, bytes]  # (seq, event, future, encoded event)
+
+_INFINITY = float("inf")
+
+
+def _load_encoder() -> Callable[[Any], bytes]:
+    """orjson when installed (the ``speed`` extra), else the standard library."""
+    try:
+        import orjson  # type: ignore[import-not-found, unused-ignore]
+
+        return orjson.dumps  # type: ignore[no-any-return, unused-ignore]
+    except ImportError:
+        dumps = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+
+        def encode(value: Any) -> bytes:
+            return dumps(value).encode()
+
+        return encode
+
+
+encode_json = _load_encoder()
+
+
+class _Batch:
+    """Events that travel together: a first send, a resend, or a scheduled retry."""
+
+    __slots__ = ("due", "items", "retries")
+
+    def __init__(self, items: List[Item], retries: int = 0, due: float = 0.0) -> None:
+        self.items = items
+        self.retries = retries  # retries already made for these events
+        self.due = due
+
+    def __lt__(self, other: _Batch) -> bool:  # heap order: soonest first, then oldest events
+        return (self.due, self.items[0][0]) < (other.due, other.items[0][0])
+
+
+class _FlushRequest:
+    __slots__ = ("done", "target")
+
+    def __init__(self, target: int) -> None:
+        self.target = target  # every event with a smaller seq must be resolved
+        self.done = threading.Event()
+
+
+class Worker:
+    """Owns the cache, the worker thread and the transport of one client.
+
+    Args:
+        api_key: sent in every body; never logged.
+        options: the client's validated options.
+        transport: where bodies go.
+        counters: shared with the client, which counts caller-side drops.
+        on_drop: called with every event that is dropped here and its reason.
+    """
+
+    def __init__(
+        self,
+        api_key: str,
+        options: Options,
+        transport: Transport,
+        counters: Counters,
+        on_drop: Callable[[Sequence[Event], str, Response | None], None],
+    ) -> None:
+        self._options = options
+        self._transport = transport
+        self._counters = counters
+        self._on_drop = on_drop
+        self._policy = RetryPolicy(options.retry_timeouts)
+        retry_class = options.retry_class
+        self._offline = getattr(retry_class, "offline", False) is True
+        self._custom_retry = None if retry_class is None or self._offline else retry_class
+        if getattr(retry_class, "no_retry", False) is True:
+            self._policy = RetryPolicy(())
+            self._custom_retry = None
+        self._url = options.server_url.split("?", 1)[0]  # the legacy SDK drops the query
+        self._max_events = MAX_EVENTS_PER_REQUEST
+        self._max_bytes = MAX_BATCH_BODY_BYTES if "/batch" in self._url else MAX_BODY_BYTES
+        self._headers = {"Content-Type": "application/json"}
+        if options.gzip:
+            self._headers["Content-Encoding"] = "gzip"
+        self._prefix = b'{"api_key":' + encode_json(api_key) + b',"events":['
+        suffix = b"]"
+        if options.min_id_length is not None:
+            suffix += b',"options":{"min_id_length":' + str(options.min_id_length).encode() + b"}"
+        self._suffix = suffix + b"}"
+        self._overhead = len(self._prefix) + len(self._suffix)
+        self._timeout = options.request_timeout_millis / 1000.0
+        self._drop_log = DropLog()
+        self._warned_bad_key = False
+        self._reset()
+
+    def _reset(self) -> None:
+        """Fresh state: at start, and in a forked child (the parent keeps its own events)."""
+        self._cond = threading.Condition(threading.Lock())
+        self.pending: Deque[Entry] = deque()
+        self._urgent: Deque[_Batch] = deque()
+        self._retries: List[_Batch] = []  # heap by due time
+        self._held: List[Item] = []  # OfflineRetryHandler: failed events wait for the next send
+        self._carry: Item | None = None  # encoded, did not fit the last batch
+        self._in_flight: _Batch | None = None
+        self._flushes: List[_FlushRequest] = []
+        self._window_deadline: float | None = None
+        self._deadline = _INFINITY  # shutdown's deadline bounds every request
+        self._closing = False
+        self._thread: threading.Thread | None = None
+        self.seq = itertools.count()
+        # Lock-free hints for callers (see wake_if_needed): read without the lock on purpose.
+        self.wake_on_next = True
+        self.full_signalled = False
+        self.idle = True
+
+    # ------------------------------------------------------------------ caller side
+
+    def start(self) -> None:
+        """Start the worker thread (lazily, on the first event)."""
+        with self._cond:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="amplitude_legacy-worker", daemon=True
+                )
+                self._thread.start()
+
+    @property
+    def started(self) -> bool:
+        """Whether the worker thread was started."""
+        return self._thread is not None
+
+    def wake(self, full: bool) -> None:
+        """Wake the worker: it was idle, or the cache reached ``maxCachedEvents``."""
+        with self._cond:
+            self.wake_on_next = False
+            if full:
+                self.full_signalled = True
+            self._cond.notify()
+
+    def flush(self, timeout: float | None) -> FlushResult:
+        """Block until every event logged before the call is delivered or dropped."""
+        # Nothing to wait for: no thread round trip. Read ``pending`` first: the worker marks
+        # itself busy before it takes events out of it.
+        if not self.pending and self.idle:
+            return FlushResult()
+        deadline = _INFINITY if timeout is None else time.monotonic() + timeout
+        before_sent, before_dropped = self._counters.delivered, self._counters.dropped_total()
+        request = _FlushRequest(next(self.seq))
+        with self._cond:
+            self._flushes.append(request)
+            self._expedite_retries()
+            self._cond.notify()
+        done = request.done.wait(None if timeout is None else max(0.0, deadline - time.monotonic()))
+        with self._cond:
+            if not done and request in self._flushes:
+                self._flushes.remove(request)
+            pending = 0 if done else self._count_before(request.target)
+        return FlushResult(
+            self._counters.delivered - before_sent,
+            self._counters.dropped_total() - before_dropped,
+            pending,
+            not done,
+        )
+
+    def shutdown(self, timeout: float | None) -> FlushResult:
+        """Flush, then stop the worker; whatever is left is dropped as ``shutdown_timeout``."""
+        deadline = _INFINITY if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            self._deadline = deadline
+        result = self.flush(timeout)
+        with self._cond:
+            self._closing = True
+            self._cond.notify()
+            thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(None if timeout is None else max(0.0, deadline - time.monotonic()))
+        if thread is None:
+            with self._cond:
+                self._drop_everything(DropReason.SHUTDOWN_TIMEOUT)
+        try:
+            self._transport.close()
+        except Exception:
+            log.exception("amplitude_legacy: closing the transport failed")
+        self._drop_log.flush()
+        return result
+
+    def outstanding(self) -> int:
+        """Events accepted and not yet resolved."""
+        with self._cond:
+            return self._count_before(_INFINITY)
+
+    def after_fork_in_child(self) -> None:
+        """Forget the parent's thread, lock and events; a new transport comes from the client."""
+        self._reset()
+
+    def replace_transport(self, transport: Transport) -> None:
+        """Use a new transport (after fork the inherited sockets belong to the parent)."""
+        self._transport = transport
+
+    # ------------------------------------------------------------------ worker side
+
+    def _run(self) -> None:
+        while True:
+            batch = self._next_batch()
+            if batch is None:
+                return
+            try:
+                self._send(batch)
+            except BaseException as exc:  # never let the worker die: count and go on
+                log.exception("amplitude_legacy: unexpected error in the worker")
+                self._drop(batch.items, DropReason.RETRIES_EXHAUSTED, None, repr(exc))
+            finally:
+                with self._cond:
+                    self._in_flight = None
+                    self._complete_flushes()
+
+    def _next_batch(self) -> _Batch | None:
+        """Wait until something is due and return it; ``None`` once the worker must stop."""
+        cond = self._cond
+        with cond:
+            while True:
+                # Reset the callers' hints before looking at the queue: a caller that appends
+                # after the look sees them set and wakes us (see Client.logEvent).
+                self.wake_on_next = True
+                self.full_signalled = False
+                self._complete_flushes()
+                if self._closing:
+                    self._drop_everything(DropReason.SHUTDOWN_TIMEOUT)
+                    return None
+                now = time.monotonic()
+                if now >= self._deadline and (self._flushes or self._retries):
+                    # shutdown's time is up: stop retrying, let shutdown drop the rest.
+                    self._closing = True
+                    continue
+                if self._urgent:
+                    batch = self._urgent.popleft()
+                    break
+                if self._retries and self._retries[0].due <= now:
+                    batch = heapq.heappop(self._retries)
+                    break
+                has_new = bool(self.pending) or self._carry is not None
+                if has_new:
+                    if self._window_deadline is None:
+                        self._window_deadline = now + self._options.upload_interval_in_sec
+                    if (
+                        self._flushes
+                        or now >= self._window_deadline
+                        or len(self.pending) >= self._options.max_cached_events
+                    ):
+                        batch = _Batch([])  # filled below, outside the lock
+                        break
+                wake_at = _INFINITY if self._window_deadline is None else self._window_deadline
+                if self._retries:
+                    wake_at = min(wake_at, self._retries[0].due)
+                self.idle = not has_new and not self._retries and not self._held
+                self.wake_on_next = not has_new
+                cond.wait(None if wake_at == _INFINITY else max(0.0, wake_at - now))
+            self.idle = False
+            self.wake_on_next = False
+            self._in_flight = batch
+        if not batch.items:
+            self._fill(batch)
+        return batch
+
+    def _fill(self, batch: _Batch) -> None:
+        """Take held, then new events into ``batch``: ≤ 2000 events and ≤ the body limit."""
+        items = batch.items
+        size = self._overhead
+        limit, max_events = self._max_bytes, self._max_events
+        if self._held:
+            items.extend(self._held[:max_events])
+            del self._held[:max_events]
+            size += sum(len(item[3]) + 1 for item in items)
+        if self._carry is not None:
+            items.append(self._carry)
+            size += len(self._carry[3]) + 1
+            self._carry = None
+        pending = self.pending
+        while pending and len(items) < max_events:
+            seq, event, future = pending.popleft()
+            try:
+                data = encode_json(event)
+            except (TypeError, ValueError, OverflowError) as exc:
+                # Only reachable if the caller changed a nested value after logEvent.
+                self._drop([(seq, event, future, b"")], DropReason.INVALID, None, str(exc))
+                continue
+            if len(data) + self._overhead + 1 > limit:
+                self._drop(
+                    [(seq, event, future, data)],
+                    DropReason.PAYLOAD_TOO_LARGE,
+                    None,
+                    f"one event encodes to {len(data)} bytes",
+                )
+                continue
+            if size + len(data) + 1 > limit:
+                self._carry = (seq, event, future, data)
+                break
+            items.append((seq, event, future, data))
+            size += len(data) + 1
+        with self._cond:
+            self._window_deadline = (
+                None if not pending and self._carry is None else self._window_deadline
+            )
+            self._complete_flushes()
+
+    def _body(self, items: Sequence[Item]) -> bytes:
+        body = self._prefix + b",".join([item[3] for item in items]) + self._suffix
+        return gzip.compress(body, compresslevel=6) if self._options.gzip else body
+
+    def _send(self, batch: _Batch) -> None:
+        items = batch.items
+        if not items:
+            return
+        if self._custom_retry is not None:
+            self._send_with_retry_class(items)
+            return
+        timeout: float | None = self._timeout if self._timeout > 0 else None
+        if self._deadline != _INFINITY:
+            remaining = max(0.001, self._deadline - time.monotonic())
+            timeout = remaining if timeout is None else min(timeout, remaining)
+        events = [item[1] for item in items]
+        try:
+            answer = self._transport.send(self._url, self._body(items), self._headers, timeout)
+            decision = classify(
+                answer.status, answer.body, events, retry_after=answer.headers.get("retry-after")
+            )
+        except TransportError as exc:
+            decision = classify_error(exc)
+        except Exception as exc:  # a user transport that raised something else
+            decision = classify_error(exc)
+        counters = self._counters
+        counters.requests += 1
+        response = Response(
+            decision.status, decision.status_code, decision.body, decision.reason, decision.error
+        )
+        if batch.retries:
+            counters.retries += 1
+            self._call_on_retry(response, batch.retries - 1)
+        self._apply(decision, batch, response)
+
+    def _apply(self, decision: Decision, batch: _Batch, response: Response) -> None:
+        items = batch.items
+        action = decision.action
+        if action is Action.DELIVERED:
+            for item in items:
+                item[2]._resolve(response)
+            self._counters.delivered += len(items)
+            return
+        if action is Action.DROP_ALL:
+            if decision.reason == DropReason.INVALID_API_KEY and not self._warned_bad_key:
+                self._warned_bad_key = True
+                log.error(
+                    "amplitude_legacy: Amplitude rejected the API key (400 Invalid API key); "
+                    "every event sent with it is dropped. Check the key passed to init()."
+                )
+            self._drop(items, decision.reason or DropReason.INVALID, response)
+            return
+        if action is Action.DROP_LISTED:
+            self._drop(
+                [items[i] for i in sorted(decision.drop_indices)], DropReason.INVALID, response
+            )
+            self._resend_now(
+                [it for i, it in enumerate(items) if i not in decision.drop_indices], batch
+            )
+            return
+        if action is Action.SPLIT:
+            half = len(items) // 2
+            with self._cond:  # front of the queue, in order
+                self._urgent.appendleft(_Batch(items[half:], batch.retries))
+                self._urgent.appendleft(_Batch(items[:half], batch.retries))
+            return
+        if action is Action.THROTTLE:
+            drop, hold = decision.drop_indices, decision.hold_indices
+            if drop:
+                self._drop(
+                    [items[i] for i in sorted(drop)], DropReason.RATE_LIMITED_QUOTA, response
+                )
+            self._back_off([items[i] for i in sorted(hold)], batch, decision, response)
+            self._resend_now(
+                [it for i, it in enumerate(items) if i not in drop and i not in hold], batch
+            )
+            return
+        self._back_off(items, batch, decision, response)
+
+    def _resend_now(self, items: List[Item], batch: _Batch) -> None:
+        if items:
+            with self._cond:
+                self._urgent.appendleft(_Batch(items, batch.retries))
+
+    def _back_off(
+        self, items: List[Item], batch: _Batch, decision: Decision, response: Response
+    ) -> None:
+        if not items:
+            return
+        if self._offline:
+            with self._cond:
+                self._held.extend(items)
+                self._held.sort(key=lambda item: item[0])
+                excess = len(self._held) - self._options.max_cached_events
+                oldest = self._held[:excess] if excess > 0 else []
+                del self._held[: max(excess, 0)]
+            if oldest:
+                self._drop(
+                    oldest, DropReason.QUEUE_FULL, response, "OfflineRetryHandler buffer full"
+                )
+            return
+        delay = self._policy.delay(batch.retries, decision.retry_after)
+        if delay is None:
+            self._drop(
+                items,
+                DropReason.RETRIES_EXHAUSTED,
+                response,
+                decision.error or str(decision.status),
+            )
+            return
+        with self._cond:
+            heapq.heappush(
+                self._retries, _Batch(items, batch.retries + 1, time.monotonic() + delay)
+            )
+
+    def _send_with_retry_class(self, items: List[Item]) -> None:
+        """A user ``retryClass`` replaces everything: one call per batch, its answer is final."""
+        retry: Any = self._custom_retry
+        send = getattr(retry, "send_events_with_retry", None) or retry.sendEventsWithRetry
+        events = [item[1] for item in items]
+        try:
+            answer = send(events)
+            status = getattr(answer, "status", None)
+            if status is None and isinstance(answer, dict):
+                status = answer.get("status")
+            code = getattr(answer, "status_code", None) or getattr(answer, "statusCode", 0) or 0
+            response = Response(Status(str(status)) if status else Status.UNKNOWN, int(code))
+        except Exception as exc:
+            log.exception("amplitude_legacy: retryClass.send_events_with_retry raised")
+            response = Response(Status.SYSTEM_ERROR, 0, None, None, repr(exc))
+        self._counters.requests += 1
+        if response.status is Status.SUCCESS:
+            for item in items:
+                item[2]._resolve(response)
+            self._counters.delivered += len(items)
+        else:
+            self._drop(items, DropReason.RETRY_CLASS_FAILED, response)
+
+    # ------------------------------------------------------------------ bookkeeping
+
+    def _call_on_retry(self, response: Response, attempt: int) -> None:
+        on_retry = self._options.on_retry
+        if on_retry is None:
+            return
+        try:
+            on_retry(response, attempt, self._policy.is_last(attempt))
+        except Exception:
+            log.exception("amplitude_legacy: the onRetry callback raised (ignored)")
+            self._counters.callback_errors += 1
+
+    def _drop(
+        self,
+        items: Sequence[Item],
+        reason: str,
+        response: Response | None,
+        detail: str | None = None,
+    ) -> None:
+        """Resolve ``items`` as not delivered, count them, log once per burst, tell ``on_drop``."""
+        if not items:
+            return
+        if response is None or response.reason != reason:
+            base = response or Response(Status.FAILED, 0)
+            response = Response(
+                base.status, base.status_code, base.body, reason, detail or base.error
+            )
+        for item in items:
+            item[2]._resolve(response)
+        self._counters.drop(reason, len(items))
+        self._drop_log.record(reason, len(items), detail or response.error)
+        self._on_drop([item[1] for item in items], reason, response)
+
+    def _drop_everything(self, reason: str) -> None:
+        """Drop every event still queued (shutdown ran out of time). Called with the lock held."""
+        left: List[Item] = list(self._held)
+        self._held.clear()
+        if self._carry is not None:
+            left.append(self._carry)
+            self._carry = None
+        for batch in itertools.chain(self._urgent, self._retries):
+            left.extend(batch.items)
+        self._urgent.clear()
+        self._retries.clear()
+        while self.pending:
+            seq, event, future = self.pending.popleft()
+            left.append((seq, event, future, b""))
+        if left:
+            left.sort(key=lambda item: item[0])
+            self._cond.release()  # user callbacks must not run under our lock
+            try:
+                self._drop(left, reason, None, "shutdown ran out of time")
+            finally:
+                self._cond.acquire()
+        for request in self._flushes:
+            request.done.set()
+        self._flushes.clear()
+
+    def _expedite_retries(self) -> None:
+        """A flush cuts the current backoff short, once (called with the lock held)."""
+        now = time.monotonic()
+        for batch in self._retries:
+            batch.due = min(batch.due, now)
+        heapq.heapify(self._retries)
+        if self._held:
+            self._urgent.append(_Batch(self._held[:]))
+            self._held.clear()
+
+    def _low_watermark(self) -> float:
+        """The smallest seq not yet resolved (lock held); inf when nothing is outstanding."""
+        low = _INFINITY
+        if self.pending:
+            low = self.pending[0][0]
+        if self._carry is not None:
+            low = min(low, self._carry[0])
+        for batch in itertools.chain(self._urgent, self._retries):
+            low = min(low, batch.items[0][0] if batch.items else low)
+        if self._in_flight is not None and self._in_flight.items:
+            low = min(low, min(item[0] for item in self._in_flight.items))
+        return low
+
+    def _complete_flushes(self) -> None:
+        if not self._flushes:
+            return
+        low = self._low_watermark()
+        still = []
+        for request in self._flushes:
+            if request.target <= low:
+                request.done.set()
+            else:
+                still.append(request)
+        self._flushes = still
+
+    def _count_before(self, target: float) -> int:
+        """Events with seq < target still outstanding (lock held)."""
+        count = sum(1 for entry in self.pending if entry[0] < target)
+        batches: List[Sequence[Item]] = [
+            b.items for b in itertools.chain(self._urgent, self._retries)
+        ]
+        if self._in_flight is not None:
+            batches.append(self._in_flight.items)
+        if self._carry is not None:
+            batches.append([self._carry])
+        batches.append(self._held)
+        return count + sum(1 for items in batches for item in items if item[0] < target)
