@@ -29,7 +29,7 @@ setup(
     ],
     extras_require={
         "speed": ["orjson>=3.6"],
-        "test": ["pytest>=7", "mypy>=1.5", "ruff>=0.4", "types-requests"],
+        "test": ["pytest>=7", "pytest-timeout>=2", "mypy>=1.5", "ruff>=0.4", "types-requests"],
     },
     entry_points={
         "pytest11": ["amplitude_legacy = amplitude_legacy.testing.pytest_plugin"],
