@@ -1,1 +1,32 @@
-"""pytest fixtures for the bundled collector (registered through the ``pytest11`` entry point)."""
+"""pytest fixtures for the bundled collector (registered through the ``pytest11`` entry point).
+
+The module is imported by every pytest run in an environment where ``amplitude_legacy`` is
+installed, so it imports nothing heavy: the collector is imported inside the fixture.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Iterator
+
+import pytest
+
+if TYPE_CHECKING:
+    from amplitude_legacy.testing import Collector
+
+__all__ = ["amplitude_collector"]
+
+
+@pytest.fixture
+def amplitude_collector() -> Iterator[Collector]:
+    """A started :class:`~amplitude_legacy.testing.Collector` on a free loopback port.
+
+    It accepts any API key, validates like the real API, and is stopped after the test. For
+    other settings, build your own ``Collector(...)`` in a fixture of your own.
+
+    Yields:
+        The running collector.
+    """
+    from amplitude_legacy.testing._collector import Collector
+
+    with Collector() as collector:
+        yield collector

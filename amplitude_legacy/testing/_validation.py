@@ -1,0 +1,328 @@
+"""Pure request validation for the collector, in the evaluation order of http-api.md §7.
+
+No I/O and no shared state: :func:`check_request` takes the raw request and the rules and returns a
+:class:`Verdict`. Rate limiting (which needs state) and recording happen in the collector.
+
+The per-event loop runs for every event of every request, so it stays flat: exact type checks, a
+handful of ``dict.get`` calls, and recursion only into nested containers.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from dataclasses import dataclass
+from typing import Any, Dict, FrozenSet, List, Sequence
+from urllib.parse import urlsplit
+
+__all__ = [
+    "BATCH_PATH",
+    "HTTP_API_PATH",
+    "INVALID_IDS",
+    "MAX_NESTING_DEPTH",
+    "RESERVED_EVENT_TYPES",
+    "Rules",
+    "Verdict",
+    "check_request",
+    "decode_body",
+    "route",
+    "validate_events",
+]
+
+HTTP_API_PATH = "/2/httpapi"
+BATCH_PATH = "/batch"
+
+#: ID values the API rejects (http-api.md §1.5), compared case-insensitively.
+INVALID_IDS: FrozenSet[str] = frozenset(
+    {
+        "anonymous",
+        "nil",
+        "none",
+        "null",
+        "n/a",
+        "na",
+        "undefined",
+        "unknown",
+        '""',
+        "00000000-0000-0000-0000-000000000000",
+        "{}",
+        "lmy47d",
+        "0",
+        "-1",
+    }
+)
+
+#: Event types only Amplitude itself may produce (http-api.md §1.4).
+RESERVED_EVENT_TYPES: FrozenSet[str] = frozenset(
+    {
+        "[Amplitude] Start Session",
+        "[Amplitude] End Session",
+        "[Amplitude] Revenue",
+        "[Amplitude] Revenue (Verified)",
+        "[Amplitude] Revenue (Unverified)",
+        "[Amplitude] Merged User",
+    }
+)
+
+#: Deepest nesting accepted in property objects (http-api.md §2). A flat object is depth 1 and
+#: arrays count as a level, like objects.
+MAX_NESTING_DEPTH = 40
+
+_ID_FIELDS = ("user_id", "device_id")
+_INT_FIELDS = ("time", "event_id", "session_id", "quantity")
+_NUMBER_FIELDS = ("price", "revenue", "location_lat", "location_lng")
+_OBJECT_FIELDS = ("event_properties", "user_properties", "groups", "group_properties")
+
+_ERR_MISSING = "Request missing required field"
+_ERR_INVALID = "Invalid field values on some events"
+_ERR_ID_LENGTH = "Invalid id length for user_id or device_id"
+_ERR_INVALID_JSON = "Invalid JSON request body"
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The collector's validation settings (see :class:`Collector` for their meaning)."""
+
+    api_keys: FrozenSet[str] | None = None
+    min_id_length: int = 5
+    max_body_bytes: int = 1_000_000
+    batch_max_body_bytes: int = 20_000_000
+    max_events: int = 2000
+    first_index_only: bool = False
+    empty_events_ok: bool = True
+
+    def body_limit(self, path: str) -> int:
+        """Return the decompressed body-size limit of the endpoint at ``path``."""
+        return self.batch_max_body_bytes if path == BATCH_PATH else self.max_body_bytes
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of :func:`check_request`.
+
+    Attributes:
+        path: The routed path (query string removed), or ``None`` for an unknown path.
+        status: 200 when the request passed validation, else the error status.
+        body: The error body (empty when ``status`` is 200: the collector builds the success body
+            after rate limiting).
+        payload: The parsed JSON body, or ``None`` when it could not be parsed.
+        events: The events to ingest when ``status`` is 200, else ``None``.
+        api_key: The request's API key when it was a string, else ``""``.
+    """
+
+    path: str | None
+    status: int
+    body: Dict[str, Any]
+    payload: Any = None
+    events: List[Dict[str, Any]] | None = None
+    api_key: str = ""
+
+
+def route(target: str) -> str | None:
+    """Return the endpoint path for a request target, or ``None`` when it is not an endpoint.
+
+    The query string is ignored; an absolute-form target (``http://host/batch``) is accepted.
+    """
+    path = urlsplit(target).path if "?" in target or "://" in target else target
+    return path if path in (HTTP_API_PATH, BATCH_PATH) else None
+
+
+def decode_body(raw: bytes, content_encoding: str, limit: int) -> bytes | None:
+    """Undo ``Content-Encoding: gzip`` and cap the result at ``limit + 1`` bytes.
+
+    Args:
+        raw: The body as received.
+        content_encoding: The ``Content-Encoding`` header value (``""`` when absent).
+        limit: Size limit of the decoded body; at most ``limit + 1`` bytes are produced, so a
+            caller can tell "over the limit" without inflating a gzip bomb.
+
+    Returns:
+        The decoded body, or ``None`` when the gzip stream is corrupt or truncated.
+    """
+    if content_encoding.strip().lower() != "gzip":
+        return raw
+    # wbits 16+MAX_WBITS: expect the gzip header and trailer.
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(raw, limit + 1)
+    except zlib.error:
+        return None
+    if len(out) <= limit and not inflater.eof:
+        return None
+    return out
+
+
+def check_request(
+    method: str,
+    target: str,
+    headers: Dict[str, str],
+    raw: bytes,
+    rules: Rules,
+) -> Verdict:
+    """Validate one request in the order of http-api.md §7 (steps 1 to 7).
+
+    Args:
+        method: HTTP method.
+        target: Request target as sent (path plus optional query string).
+        headers: Request headers with lower-cased names.
+        raw: Body as received (possibly gzip-encoded).
+        rules: The collector's settings.
+
+    Returns:
+        A :class:`Verdict`; ``status`` 200 means "accept unless rate-limited".
+    """
+    path = route(target)
+    if path is None:
+        return Verdict(None, 400, _error(400, "Invalid request path"))
+    if method != "POST":
+        return Verdict(path, 405, _error(405, "Method Not Allowed"))
+
+    limit = rules.body_limit(path)
+    body = decode_body(raw, headers.get("content-encoding", ""), limit)
+    if body is None:
+        return Verdict(path, 400, _error(400, _ERR_INVALID_JSON))
+    if len(body) > limit:
+        return Verdict(path, 413, _error(413, "Payload too large"))
+    if not body:
+        return Verdict(path, 400, _error(400, "Missing request body"))
+    # The docs require application/json; SDKs add "; charset=UTF-8": compare the media type only.
+    media_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type != "application/json":
+        return Verdict(path, 400, _error(400, "Invalid Content-Type: expected application/json"))
+    try:
+        payload = json.loads(body)
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError
+        return Verdict(path, 400, _error(400, _ERR_INVALID_JSON))
+    if type(payload) is not dict:
+        return Verdict(path, 400, _error(400, _ERR_INVALID_JSON), payload)
+
+    api_key = payload.get("api_key")
+    if type(api_key) is not str or not api_key:
+        return Verdict(path, 400, _missing_field("api_key"), payload)
+    events = payload.get("events")
+    if type(events) is not list or (not events and not rules.empty_events_ok):
+        return Verdict(path, 400, _missing_field("events"), payload, api_key=api_key)
+    if rules.api_keys is not None and api_key not in rules.api_keys:
+        return Verdict(
+            path, 400, _error(400, f"Invalid API key: {api_key}"), payload, None, api_key
+        )
+    if len(events) > rules.max_events:
+        return Verdict(path, 413, _error(413, "Payload too large"), payload, api_key=api_key)
+
+    error = validate_events(events, _min_id_length(payload, rules), rules.first_index_only)
+    if error is not None:
+        return Verdict(path, 400, error, payload, api_key=api_key)
+    return Verdict(path, 200, {}, payload, events, api_key)
+
+
+def validate_events(
+    events: Sequence[Any], min_id_length: int = 5, first_index_only: bool = False
+) -> dict[str, Any] | None:
+    """Validate every event (http-api.md §7 step 7) and build the 400 body, if any.
+
+    Args:
+        events: The request's ``events`` array.
+        min_id_length: Minimum length of ``user_id`` / ``device_id``.
+        first_index_only: List only the first offending index per field (the current docs'
+            wording) instead of every index (what the SDKs assume).
+
+    Returns:
+        ``None`` when every event is valid, else a 400 body with the non-empty maps among
+        ``events_with_missing_fields``, ``events_with_invalid_fields`` and
+        ``events_with_invalid_id_lengths``, and the error string of the first of them.
+    """
+    missing: dict[str, list[int]] = {}
+    invalid: dict[str, list[int]] = {}
+    short: dict[str, list[int]] = {}
+
+    def flag(found: dict[str, list[int]], field: str, index: int) -> None:
+        indexes = found.setdefault(field, [])
+        if not (first_index_only and indexes):
+            indexes.append(index)
+
+    for index, event in enumerate(events):
+        if type(event) is not dict:
+            return _error(400, "Invalid event JSON")
+        get = event.get
+
+        event_type = get("event_type")
+        if event_type is None:
+            flag(missing, "event_type", index)
+        elif type(event_type) is not str or not event_type or event_type in RESERVED_EVENT_TYPES:
+            flag(invalid, "event_type", index)
+
+        has_id = False
+        for field in _ID_FIELDS:
+            value = get(field)
+            if value is None or value == "":
+                continue
+            has_id = True
+            if type(value) is not str or _is_invalid_id(value):
+                flag(invalid, field, index)
+            elif len(value) < min_id_length:
+                flag(short, field, index)
+        if not has_id:
+            # Which key the real API uses here is undocumented (http-api.md §3.2b); SDKs only take
+            # the union of the index lists, so one key is enough.
+            flag(missing, "user_id", index)
+
+        for field in _INT_FIELDS:
+            value = get(field)
+            if value is not None and type(value) is not int:
+                flag(invalid, field, index)
+        for field in _NUMBER_FIELDS:
+            value = get(field)
+            if value is not None and type(value) is not float and type(value) is not int:
+                flag(invalid, field, index)
+        for field in _OBJECT_FIELDS:
+            value = get(field)
+            if value is not None and (
+                type(value) is not dict or _deeper_than(value, MAX_NESTING_DEPTH - 1)
+            ):
+                flag(invalid, field, index)
+
+    if not (missing or invalid or short):
+        return None
+    # Several categories at once: include each map and use the first category's error (§7).
+    error = _ERR_MISSING if missing else _ERR_INVALID if invalid else _ERR_ID_LENGTH
+    body: dict[str, Any] = {"code": 400, "error": error}
+    if missing:
+        body["events_with_missing_fields"] = missing
+    if invalid:
+        body["events_with_invalid_fields"] = invalid
+    if short:
+        body["events_with_invalid_id_lengths"] = short
+    return body
+
+
+def _is_invalid_id(value: str) -> bool:
+    # Any all-zero ID ("0", a zeroed IDFA with or without dashes) is as useless as the listed ones.
+    return value.lower() in INVALID_IDS or not value.replace("-", "").strip("0")
+
+
+def _deeper_than(container: Any, budget: int) -> bool:
+    """Return True when ``container`` nests more than ``budget`` further levels of dicts/lists."""
+    children = container.values() if type(container) is dict else container
+    for child in children:
+        if (type(child) is dict or type(child) is list) and (
+            budget <= 0 or _deeper_than(child, budget - 1)
+        ):
+            return True
+    return False
+
+
+def _min_id_length(payload: dict[str, Any], rules: Rules) -> int:
+    options = payload.get("options")
+    if type(options) is dict:
+        value = options.get("min_id_length")
+        if type(value) is int and value >= 0:
+            return value
+    return rules.min_id_length
+
+
+def _error(code: int, error: str) -> dict[str, Any]:
+    return {"code": code, "error": error}
+
+
+def _missing_field(field: str) -> dict[str, Any]:
+    return {"code": 400, "error": _ERR_MISSING, "missing_field": field}
