@@ -88,6 +88,11 @@ class NodeClient:
         _configure_logging(self._options)
         self._api_key = api_key
         self._middleware: Tuple[Middleware, ...] = ()
+        # Plugin API (amplitude_legacy.plugins): enrichment plugins live in ``_middleware``
+        # (wrapped), so they interleave with legacy middleware in registration order.
+        self._before: Tuple[Any, ...] = ()
+        self._destinations: Tuple[Any, ...] = ()
+        self._plugins: Dict[str, Any] = {}
         self._opt_out = self._options.opt_out
         self._closed = False
         self._lock = threading.Lock()
@@ -184,6 +189,13 @@ class NodeClient:
             ev["time"] = int(time.time() * 1000)
         if ev.get("insert_id") is None:
             ev["insert_id"] = _new_insert_id()
+        if self._before:
+            before = self._run_before(ev)
+            if before is None:
+                return self._reject(
+                    ev, DropReason.MIDDLEWARE_STOPPED, Status.SKIPPED, "A plugin dropped the event."
+                )
+            ev = before
         if self._middleware:
             try:
                 final = run_middleware(self._middleware, ev, extra)
@@ -200,7 +212,46 @@ class NodeClient:
         problem = find_problem(ev)
         if problem is not None:
             return self._reject(ev, DropReason.INVALID, Status.INVALID, problem[1])
-        return self._enqueue(ev)
+        future = self._enqueue(ev)
+        if self._destinations:
+            self._run_destinations(ev)
+        return future
+
+    def _run_before(self, event: Event) -> Event | None:
+        """Run ``before`` plugins; one that raises is logged, counted and skipped."""
+        for plugin in self._before:
+            try:
+                out = plugin.execute(event)
+            except Exception:
+                self._plugin_failed(plugin, "execute")
+                continue
+            if out is None:
+                return None
+            event = out if type(out) is Event else Event(out)
+        return event
+
+    def _run_destinations(self, event: Event) -> None:
+        """Hand the event to each extra destination; failures never reach the caller."""
+        for plugin in self._destinations:
+            try:
+                plugin.execute(event)
+            except Exception:
+                self._plugin_failed(plugin, "execute")
+
+    def _plugin_failed(self, plugin: Any, method: str) -> None:
+        name = getattr(plugin, "name", type(plugin).__name__)
+        log.exception("amplitude_legacy: plugin %r raised in %s (skipped)", name, method)
+        self._counters.plugin_errors += 1
+
+    def _call_plugins(self, method: str) -> None:
+        """Call ``flush``/``teardown`` on every plugin that has it, guarded."""
+        for plugin in list(self._plugins.values()):
+            fn = getattr(plugin, method, None)
+            if callable(fn):
+                try:
+                    fn()
+                except Exception:
+                    self._plugin_failed(plugin, method)
 
     def _enqueue(self, event: Event) -> EventFuture:
         worker = self._worker
@@ -298,6 +349,8 @@ class NodeClient:
         Returns:
             ``FlushResult(sent, dropped, pending, timed_out)``.
         """
+        if self._plugins:
+            self._call_plugins("flush")
         return self._worker.flush(timeout)
 
     def shutdown(self, timeout: float | None = None) -> FlushResult:
@@ -310,7 +363,10 @@ class NodeClient:
             if self._closed:
                 return FlushResult()
             self._closed = True
-        return self._worker.shutdown(timeout)
+        result = self._worker.shutdown(timeout)
+        if self._plugins:
+            self._call_plugins("teardown")
+        return result
 
     def stats(self) -> ClientStats:
         """Counters: delivered, dropped by reason, pending, requests, retries."""

@@ -26,6 +26,7 @@ class ClientStats:
         requests: HTTP requests made.
         retries: requests that were retries of an earlier failure.
         callback_errors: exceptions raised by ``onDrop``/``onRetry`` (logged and ignored).
+        plugin_errors: exceptions raised by plugins (logged; the plugin is skipped).
     """
 
     delivered: int = 0
@@ -34,6 +35,7 @@ class ClientStats:
     requests: int = 0
     retries: int = 0
     callback_errors: int = 0
+    plugin_errors: int = 0
 
     @property
     def dropped_total(self) -> int:
@@ -80,6 +82,7 @@ class Counters:
         self.requests = 0
         self.retries = 0
         self.callback_errors = 0
+        self.plugin_errors = 0
         self.dropped: Dict[str, int] = {}
 
     def drop(self, reason: str, count: int) -> None:
@@ -102,6 +105,7 @@ class Counters:
                 self.requests,
                 self.retries,
                 self.callback_errors,
+                self.plugin_errors,
             )
 
 
