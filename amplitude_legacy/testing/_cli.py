@@ -1,0 +1,162 @@
+"""Command line for the collector: ``python -m amplitude_legacy.testing``.
+
+:func:`main` is the whole program, so a wider ``amplitude-legacy collector`` command can reuse it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from types import FrameType
+from typing import Any, Callable, Dict, List
+
+__all__ = ["build_parser", "main"]
+
+
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    """Build the argument parser.
+
+    Args:
+        prog: Program name shown in ``--help`` (defaults to ``python -m amplitude_legacy.testing``).
+
+    Returns:
+        The parser.
+    """
+    parser = argparse.ArgumentParser(
+        prog=prog or "python -m amplitude_legacy.testing",
+        description="Run a local Amplitude-compatible collector (HTTP V2 and batch endpoints).",
+    )
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="interface to bind (default: %(default)s, loopback)"
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=8787,
+        help="port to bind; 0 picks a free one (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--fail-rate",
+        type=float,
+        default=0.0,
+        metavar="F",
+        help="fraction of requests answered 503, from 0 to 1 (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="random seed for --fail-rate (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--latency-ms",
+        type=float,
+        default=0.0,
+        metavar="N",
+        help="milliseconds added before every response (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--store", metavar="FILE", help="append every accepted event to FILE as a JSON line"
+    )
+    parser.add_argument(
+        "--api-key",
+        action="append",
+        dest="api_keys",
+        metavar="KEY",
+        help="accept only this API key (repeatable; default: accept any key)",
+    )
+    parser.add_argument(
+        "--eps-threshold",
+        type=float,
+        metavar="EPS",
+        help="throttle users/devices above EPS events per second over 30 s (default: off)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="do not print accepted events")
+    return parser
+
+
+def main(argv: List[str] | None = None, *, prog: str | None = None) -> int:
+    """Run the collector until Ctrl-C or SIGTERM.
+
+    Args:
+        argv: Arguments without the program name (default: ``sys.argv[1:]``).
+        prog: Program name for ``--help``.
+
+    Returns:
+        The exit status: 0 after a clean stop, 1 when the collector cannot start.
+    """
+    args = build_parser(prog).parse_args(argv)
+    # Imported here so that --help stays fast.
+    from amplitude_legacy.testing._collector import Collector
+
+    print_lock = threading.Lock()
+
+    def show(path: str, events: List[Dict[str, Any]]) -> None:
+        lines = "".join(_describe(path, event) + "\n" for event in events)
+        with print_lock:
+            sys.stdout.write(lines)
+            sys.stdout.flush()
+
+    try:
+        collector = Collector(
+            args.host,
+            args.port,
+            api_keys=args.api_keys,
+            eps_threshold=args.eps_threshold,
+            latency=args.latency_ms / 1000.0,
+            fail_rate=args.fail_rate,
+            seed=args.seed,
+            store=args.store,
+            on_accept=None if args.quiet else show,
+        ).start()
+    except (OSError, ValueError) as exc:
+        print(f"cannot start the collector: {exc}", file=sys.stderr)
+        return 1
+
+    stop = threading.Event()
+    restore = _on_sigterm(stop)
+    try:
+        with print_lock:
+            print(
+                f"Amplitude-compatible collector listening on {collector.url}"
+                f" (HTTP V2: {collector.http_api_url}, batch: {collector.batch_url})",
+                flush=True,
+            )
+        # A timed wait so Ctrl-C is seen promptly on every platform.
+        while not stop.wait(1.0):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        restore()
+        collector.stop()
+    events, requests = len(collector.events), len(collector.requests)
+    print(f"Collector stopped: {events} events accepted in {requests} requests.", flush=True)
+    return 0
+
+
+def _describe(path: str, event: Dict[str, Any]) -> str:
+    def field(name: str) -> str:
+        value = event.get(name)
+        return "-" if value is None else str(value)
+
+    return (
+        f"{path} {field('event_type')}"
+        f" user_id={field('user_id')} device_id={field('device_id')}"
+        f" insert_id={field('insert_id')}"
+    )
+
+
+def _on_sigterm(stop: threading.Event) -> Callable[[], None]:
+    """Make SIGTERM set ``stop``; return a function restoring the previous handler."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGTERM"):
+        return lambda: None  # signals can only be handled on the main thread
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = signal.signal(signal.SIGTERM, handle)
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, previous)
+
+    return restore
