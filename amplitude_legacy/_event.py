@@ -168,16 +168,16 @@ def find_problem(event: Event) -> Tuple[str, str] | None:
     user_id = get("user_id")
     device_id = get("device_id")
     if user_id is None and device_id is None:
-        return "user_id", "Invalid event: expected at least one of device or user id"
+        return "user_id", "Invalid event: expected at least one of device_id or user_id"
     if device_id is not None and type(device_id) is not str:
-        return "device_id", "Invalid event: expected device id to be a string if present"
+        return "device_id", "Invalid event: expected device_id to be a string if present"
     if user_id is not None and type(user_id) is not str:
-        return "user_id", "Invalid event: expected user id to be a string if present"
+        return "user_id", "Invalid event: expected user_id to be a string if present"
     props = get("event_properties")
     if props is not None and type(props) is not dict and not isinstance(props, Mapping):
         return (
             "event_properties",
-            "Invalid event properties: expected event properties to be type object",
+            "Invalid event properties: expected event_properties to be type object",
         )
     scalars = _SCALARS
     for key, value in event.items():
