@@ -34,6 +34,7 @@ from typing import (
     Iterable,
     List,
     Mapping,
+    NamedTuple,
     Tuple,
     Type,
 )
@@ -54,6 +55,7 @@ from amplitude_legacy.testing._validation import (
     Rules,
     check_request,
     decode_body,
+    route,
 )
 
 __all__ = ["CapturedRequest", "Collector"]
@@ -516,7 +518,13 @@ class Collector:
         raw = handler.read_body(self._read_cap)
         if raw is None:
             return
-        headers = {name.lower(): value for name, value in handler.headers.items()}
+        request = _Incoming(
+            handler.command,
+            handler.path,
+            {name.lower(): value for name, value in handler.headers.items()},
+            raw,
+            time.monotonic(),
+        )
         with self._lock:
             step: Step | None
             if self._down:
@@ -529,25 +537,26 @@ class Collector:
                 step = None
 
         if isinstance(step, Reply):
-            self._reply(handler, headers, raw, step)
+            self._record(request, self._peek_payload(request), step.status)
+            status, data, content_type = step.status, *self._reply_body(request, step)
+            self._answer(handler, status, data, content_type, step.headers, step.delay)
         elif isinstance(step, Drop):
-            self._record(handler.path, headers, raw, self._peek_payload(headers, raw), 0)
+            self._record(request, self._peek_payload(request), 0)
             self._pause(step.delay)
             handler.close_connection = True
+        elif isinstance(step, AcceptThenDrop):
+            self._process(request, answered=False)
+            handler.close_connection = True
         else:
-            answered = not isinstance(step, AcceptThenDrop)
-            status, body = self._process(handler.command, handler.path, headers, raw, answered)
-            if not answered:
-                handler.close_connection = True
-                return
+            status, body = self._process(request, answered=True)
             delay = step.seconds if isinstance(step, Delay) else 0.0
             self._answer(handler, status, _dumps(body), _JSON, None, delay)
 
-    def _process(
-        self, method: str, target: str, headers: Dict[str, str], raw: bytes, answered: bool
-    ) -> Tuple[int, Dict[str, Any]]:
+    def _process(self, request: _Incoming, answered: bool) -> Tuple[int, Dict[str, Any]]:
         """Validate, rate-limit, ingest and record one request; return its status and body."""
-        verdict = check_request(method, target, headers, raw, self._rules)
+        verdict = check_request(
+            request.method, request.target, request.headers, request.raw, self._rules
+        )
         status, body = verdict.status, verdict.body
         accepted: List[EventDict] | None = None
         with self._changed:
@@ -568,10 +577,10 @@ class Collector:
                     body = {
                         "code": 200,
                         "events_ingested": len(accepted),
-                        "payload_size_bytes": len(raw),
+                        "payload_size_bytes": len(request.raw),
                         "server_upload_time": int(time.time() * 1000),
                     }
-            self._record_locked(target, headers, raw, verdict.payload, status if answered else 0)
+            self._record_locked(request, verdict.payload, status if answered else 0)
         if accepted and self._on_accept is not None and verdict.path is not None:
             try:
                 self._on_accept(verdict.path, accepted)
@@ -579,21 +588,20 @@ class Collector:
                 logger.exception("collector on_accept callback failed")
         return status, body
 
-    def _reply(self, handler: _Handler, headers: Dict[str, str], raw: bytes, step: Reply) -> None:
-        payload = self._peek_payload(headers, raw)
-        self._record(handler.path, headers, raw, payload, step.status)
+    def _reply_body(self, request: _Incoming, step: Reply) -> Tuple[bytes, str]:
+        """Return the bytes and content type a :class:`Reply` answers with."""
+        if isinstance(step.body, str):
+            return step.body.encode("utf-8"), _HTML
+        if isinstance(step.body, bytes):
+            return step.body, _HTML
         body = step.body
-        if isinstance(body, (str, bytes)):
-            data = body.encode("utf-8") if isinstance(body, str) else body
-            self._answer(handler, step.status, data, _HTML, step.headers, step.delay)
-            return
         if body is None:
-            path = BATCH_PATH if handler.path.startswith(BATCH_PATH) else HTTP_API_PATH
+            path = route(request.target) or HTTP_API_PATH
             eps = None if self._limiter is None else self._limiter.eps_threshold
             body = standard_body(step.status, path=path, eps_threshold=eps)
             if "payload_size_bytes" in body:
-                body["payload_size_bytes"] = len(raw)
-        self._answer(handler, step.status, _dumps(body), _JSON, step.headers, step.delay)
+                body["payload_size_bytes"] = len(request.raw)
+        return _dumps(body), _JSON
 
     def _answer(
         self,
@@ -615,10 +623,10 @@ class Collector:
             return not self._stopping.wait(seconds)
         return not self._stopping.is_set()
 
-    def _peek_payload(self, headers: Dict[str, str], raw: bytes) -> Any:
+    def _peek_payload(self, request: _Incoming) -> Any:
         """Parse the body for the record of a request that is not validated (scripted)."""
         limit = self._rules.batch_max_body_bytes
-        body = decode_body(raw, headers.get("content-encoding", ""), limit)
+        body = decode_body(request.raw, request.headers.get("content-encoding", ""), limit)
         if not body or len(body) > limit:
             return None
         try:
@@ -626,17 +634,15 @@ class Collector:
         except ValueError:
             return None
 
-    def _record(
-        self, target: str, headers: Dict[str, str], raw: bytes, payload: Any, status: int
-    ) -> None:
+    def _record(self, request: _Incoming, payload: Any, status: int) -> None:
         with self._changed:
-            self._record_locked(target, headers, raw, payload, status)
+            self._record_locked(request, payload, status)
 
-    def _record_locked(
-        self, target: str, headers: Dict[str, str], raw: bytes, payload: Any, status: int
-    ) -> None:
+    def _record_locked(self, request: _Incoming, payload: Any, status: int) -> None:
         self._requests.append(
-            CapturedRequest(target, headers, raw, payload, status, time.monotonic())
+            CapturedRequest(
+                request.target, request.headers, request.raw, payload, status, request.arrived
+            )
         )
         self._changed.notify_all()
 
@@ -653,6 +659,16 @@ class Collector:
         if self._store_file is not None:
             self._store_file.close()
             self._store_file = None
+
+
+class _Incoming(NamedTuple):
+    """A request as read from the connection, before any processing."""
+
+    method: str
+    target: str
+    headers: Dict[str, str]  # names lower-cased
+    raw: bytes
+    arrived: float  # time.monotonic() once the body was read
 
 
 class _Listener:
