@@ -31,7 +31,15 @@ from amplitude_legacy._identify import (
 from amplitude_legacy._middleware import Middleware, MiddlewareNext, MiddlewarePayload
 from amplitude_legacy._options import DEFAULT_RETRY_TIMEOUTS, LogLevel, Options
 from amplitude_legacy._response import Response, Status
-from amplitude_legacy._retry import DropReason, RetryPolicy, classify
+from amplitude_legacy._retry import (
+    BaseRetryHandler,
+    DefaultRetryHandler,
+    DropReason,
+    OfflineRetryHandler,
+    RetryHandler,
+    RetryPolicy,
+    classify,
+)
 from amplitude_legacy._stats import ClientStats, FlushResult
 from amplitude_legacy._transport import (
     HttpResponse,
@@ -48,9 +56,11 @@ __all__ = [
     "DEFAULT_RETRY_TIMEOUTS",
     "LIBRARY",
     "AmplitudeError",
+    "BaseRetryHandler",
     "ClientClosedError",
     "ClientStats",
     "ConnectionFailedError",
+    "DefaultRetryHandler",
     "DropReason",
     "Event",
     "EventFuture",
@@ -64,11 +74,13 @@ __all__ = [
     "MiddlewareNext",
     "MiddlewarePayload",
     "NodeClient",
+    "OfflineRetryHandler",
     "Options",
     "OptionsError",
     "RequestTimeoutError",
     "RequestsTransport",
     "Response",
+    "RetryHandler",
     "RetryPolicy",
     "Revenue",
     "SpecialEventType",

@@ -218,6 +218,7 @@ def _validate(opts: Options) -> None:
     _check(
         "retry_class",
         retry is None
+        or isinstance(getattr(retry, "mode", None), str)
         or hasattr(retry, "send_events_with_retry")
         or hasattr(retry, "sendEventsWithRetry"),
         "must have a send_events_with_retry(events) method",

@@ -18,7 +18,18 @@ from typing import Any, FrozenSet, Mapping, Sequence, Tuple
 from amplitude_legacy._options import DEFAULT_RETRY_TIMEOUTS
 from amplitude_legacy._response import Status, status_for_code
 
-__all__ = ["Action", "Decision", "DropReason", "RetryPolicy", "classify", "classify_error"]
+__all__ = [
+    "Action",
+    "BaseRetryHandler",
+    "Decision",
+    "DefaultRetryHandler",
+    "DropReason",
+    "OfflineRetryHandler",
+    "RetryHandler",
+    "RetryPolicy",
+    "classify",
+    "classify_error",
+]
 
 #: ``Retry-After`` is honoured as a floor on a hold, up to this many seconds.
 RETRY_AFTER_CAP = 60.0
@@ -272,3 +283,54 @@ class RetryPolicy:
     def is_last(self, attempt: int) -> bool:
         """Whether retry number ``attempt`` is the last of the schedule (legacy ``isLastRetry``)."""
         return attempt == len(self.timeouts) - 1
+
+
+class _BuiltinRetryHandler:
+    """Base of the legacy retry handler names; the worker runs the behaviour they select."""
+
+    mode = "schedule"
+
+    def __init__(
+        self, api_key: str | None = None, options: Mapping[str, Any] | None = None
+    ) -> None:
+        # The legacy constructors take (apiKey, options). The client's key and transport are
+        # used (a deliberate fix: the legacy OfflineRetryHandler ignored the client's serverUrl);
+        # only a retryTimeouts given here overrides the client's schedule.
+        timeouts = (options or {}).get("retryTimeouts", (options or {}).get("retry_timeouts"))
+        self.retry_timeouts: tuple[float, ...] | None = (
+            tuple(timeouts) if timeouts is not None else None
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class RetryHandler(_BuiltinRetryHandler):
+    """The default retry behaviour, by its legacy name (``DefaultRetryHandler`` is an alias).
+
+    Failed batches are retried on ``retryTimeouts`` as ``classify`` decides. Passing it as
+    ``retryClass`` is the same as passing nothing, except that ``retryTimeouts`` in its own
+    options override the client's.
+    """
+
+
+class BaseRetryHandler(_BuiltinRetryHandler):
+    """Send once, never retry (legacy ``BaseRetryHandler``). Failures drop at once, counted
+    as ``retries_exhausted``; 400 partial rejections and 413 splits still resend."""
+
+    mode = "none"
+
+
+class OfflineRetryHandler(_BuiltinRetryHandler):
+    """Legacy ``OfflineRetryHandler``: no timers. Events that fail transiently are kept and
+    sent, oldest first, with the next upload (or the next ``flush``). Beyond
+    ``maxCachedEvents`` kept events, the oldest are dropped (counted as ``queue_full``).
+
+    Example:
+        >>> client = init("API_KEY", {"retryClass": OfflineRetryHandler()})
+    """
+
+    mode = "offline"
+
+
+DefaultRetryHandler = RetryHandler

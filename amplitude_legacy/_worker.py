@@ -73,12 +73,15 @@ encode_json = _load_encoder()
 class _Batch:
     """Events that travel together: a first send, a resend, or a scheduled retry."""
 
-    __slots__ = ("due", "items", "retries")
+    __slots__ = ("due", "expedited", "items", "retries")
 
-    def __init__(self, items: List[Item], retries: int = 0, due: float = 0.0) -> None:
+    def __init__(
+        self, items: List[Item], retries: int = 0, due: float = 0.0, expedited: int = -1
+    ) -> None:
         self.items = items
         self.retries = retries  # retries already made for these events
         self.due = due
+        self.expedited = expedited  # the newest flush that already cut this backoff short
 
     def __lt__(self, other: _Batch) -> bool:  # heap order: soonest first, then oldest events
         return (self.due, self.items[0][0]) < (other.due, other.items[0][0])
@@ -115,13 +118,16 @@ class Worker:
         self._transport = transport
         self._counters = counters
         self._on_drop = on_drop
-        self._policy = RetryPolicy(options.retry_timeouts)
         retry_class = options.retry_class
-        self._offline = getattr(retry_class, "offline", False) is True
-        self._custom_retry = None if retry_class is None or self._offline else retry_class
-        if getattr(retry_class, "no_retry", False) is True:
-            self._policy = RetryPolicy(())
-            self._custom_retry = None
+        mode = getattr(retry_class, "mode", None)
+        builtin = isinstance(mode, str)  # RetryHandler, BaseRetryHandler, OfflineRetryHandler
+        timeouts = (
+            builtin and getattr(retry_class, "retry_timeouts", None)
+        ) or options.retry_timeouts
+        self._policy = RetryPolicy(() if mode == "none" else tuple(timeouts))
+        self._offline = mode == "offline"
+        # Any other object is a user retryClass: it replaces the whole send-and-retry step.
+        self._custom_retry = retry_class if retry_class is not None and not builtin else None
         self._url = options.server_url.split("?", 1)[0]  # the legacy SDK drops the query
         self._max_events = MAX_EVENTS_PER_REQUEST
         self._max_bytes = MAX_BATCH_BODY_BYTES if "/batch" in self._url else MAX_BODY_BYTES
@@ -388,9 +394,9 @@ class Worker:
         items = batch.items
         action = decision.action
         if action is Action.DELIVERED:
+            self._counters.delivered += len(items)
             for item in items:
                 item[2]._resolve(response)
-            self._counters.delivered += len(items)
             return
         if action is Action.DROP_ALL:
             if decision.reason == DropReason.INVALID_API_KEY and not self._warned_bad_key:
@@ -412,8 +418,8 @@ class Worker:
         if action is Action.SPLIT:
             half = len(items) // 2
             with self._cond:  # front of the queue, in order
-                self._urgent.appendleft(_Batch(items[half:], batch.retries))
-                self._urgent.appendleft(_Batch(items[:half], batch.retries))
+                self._urgent.appendleft(_Batch(items[half:], batch.retries, 0, batch.expedited))
+                self._urgent.appendleft(_Batch(items[:half], batch.retries, 0, batch.expedited))
             return
         if action is Action.THROTTLE:
             drop, hold = decision.drop_indices, decision.hold_indices
@@ -431,7 +437,7 @@ class Worker:
     def _resend_now(self, items: List[Item], batch: _Batch) -> None:
         if items:
             with self._cond:
-                self._urgent.appendleft(_Batch(items, batch.retries))
+                self._urgent.appendleft(_Batch(items, batch.retries, 0, batch.expedited))
 
     def _back_off(
         self, items: List[Item], batch: _Batch, decision: Decision, response: Response
@@ -459,10 +465,14 @@ class Worker:
                 decision.error or str(decision.status),
             )
             return
+        due, expedited = time.monotonic() + delay, batch.expedited
         with self._cond:
-            heapq.heappush(
-                self._retries, _Batch(items, batch.retries + 1, time.monotonic() + delay)
-            )
+            # A flush that is waiting for these events cuts one backoff short (not every one:
+            # a flush must not burn the whole schedule against a server that is down).
+            newest = max((r.target for r in self._flushes), default=-1)
+            if newest > expedited and newest > items[0][0]:
+                due, expedited = time.monotonic(), newest
+            heapq.heappush(self._retries, _Batch(items, batch.retries + 1, due, expedited))
 
     def _send_with_retry_class(self, items: List[Item]) -> None:
         """A user ``retryClass`` replaces everything: one call per batch, its answer is final."""
@@ -481,9 +491,9 @@ class Worker:
             response = Response(Status.SYSTEM_ERROR, 0, None, None, repr(exc))
         self._counters.requests += 1
         if response.status is Status.SUCCESS:
+            self._counters.delivered += len(items)
             for item in items:
                 item[2]._resolve(response)
-            self._counters.delivered += len(items)
         else:
             self._drop(items, DropReason.RETRY_CLASS_FAILED, response)
 
@@ -514,11 +524,12 @@ class Worker:
             response = Response(
                 base.status, base.status_code, base.body, reason, detail or base.error
             )
-        for item in items:
-            item[2]._resolve(response)
+        # Count and notify first: whoever sees the future resolve also sees the counters.
         self._counters.drop(reason, len(items))
         self._drop_log.record(reason, len(items), detail or response.error)
         self._on_drop([item[1] for item in items], reason, response)
+        for item in items:
+            item[2]._resolve(response)
 
     def _drop_everything(self, reason: str) -> None:
         """Drop every event still queued (shutdown ran out of time). Called with the lock held."""
@@ -548,8 +559,9 @@ class Worker:
     def _expedite_retries(self) -> None:
         """A flush cuts the current backoff short, once (called with the lock held)."""
         now = time.monotonic()
+        newest = max((r.target for r in self._flushes), default=-1)
         for batch in self._retries:
-            batch.due = min(batch.due, now)
+            batch.due, batch.expedited = min(batch.due, now), newest
         heapq.heapify(self._retries)
         if self._held:
             self._urgent.append(_Batch(self._held[:]))
