@@ -39,6 +39,7 @@ LIBRARY = f"amplitude-legacy-python/{__version__}"
 DEFAULT_INSTANCE = "$default_instance"
 
 _new_insert_id = InsertIdGenerator()
+_now = time.time
 OptionsArg = Union[Options, Mapping[str, Any], None]
 
 
@@ -94,6 +95,8 @@ class NodeClient:
         self._destinations: Tuple[Any, ...] = ()
         self._plugins: Dict[str, Any] = {}
         self._opt_out = self._options.opt_out
+        self._max_queue = self._options.max_queue_size  # read on every call: keep them local
+        self._max_cached = self._options.max_cached_events
         self._closed = False
         self._lock = threading.Lock()
         self._counters = Counters()
@@ -186,7 +189,7 @@ class NodeClient:
         if self._ingestion is not None:
             ev["ingestion_metadata"] = {**self._ingestion, **(ev.get("ingestion_metadata") or {})}
         if ev.get("time") is None:
-            ev["time"] = int(time.time() * 1000)
+            ev["time"] = int(_now() * 1000)
         if ev.get("insert_id") is None:
             ev["insert_id"] = _new_insert_id()
         if self._before:
@@ -258,7 +261,7 @@ class NodeClient:
         if not worker.started:
             self._start()
         pending = worker.pending
-        if len(pending) >= self._options.max_queue_size:
+        if len(pending) >= self._max_queue:
             return self._reject(
                 event,
                 DropReason.QUEUE_FULL,
@@ -271,7 +274,7 @@ class NodeClient:
         # when the cache reaches maxCachedEvents (see Worker._next_batch for the ordering).
         if worker.wake_on_next:
             worker.wake(False)
-        elif len(pending) >= self._options.max_cached_events and not worker.full_signalled:
+        elif len(pending) >= self._max_cached and not worker.full_signalled:
             worker.wake(True)
         return future
 
