@@ -133,7 +133,8 @@ class Collector:
             ``rate_window``; ``None`` (the default) turns rate limiting off.
         latency: Seconds added before every response.
         fail_rate: Fraction of requests answered 503 ``Service Unavailable``, chosen by a
-            ``random.Random(seed)`` so a run is reproducible.
+            ``random.Random(seed)`` so a run is reproducible. Requests served by a script step
+            do not draw from it.
         seed: Seed for ``fail_rate``.
         store: File to append each accepted event to, as one JSON line.
         first_index_only: List only the first offending index per field in 400 bodies.
@@ -354,7 +355,10 @@ class Collector:
     def events(self) -> List[EventDict]:
         """Accepted events in arrival order, duplicates included (a copy of the list).
 
-        The event dicts are the parsed ones, not copies: do not mutate them.
+        Events are recorded exactly as sent: the real server's defaults (upload time, hashed
+        ``device_id``, 1024-character truncation, ``insert_id`` dedup) are not applied, so tests
+        see what the client put on the wire. The dicts are the parsed ones, not copies: do not
+        mutate them.
         """
         with self._lock:
             return list(self._events)

@@ -16,6 +16,14 @@ from amplitude_legacy.testing import Collector, Delay
 from ._http import JSON_HEADERS, body, event, send, send_json
 
 
+def read_to_eof(sock: socket.socket) -> bytes:
+    """Read until the server closes the connection."""
+    received = b""
+    while chunk := sock.recv(65536):
+        received += chunk
+    return received
+
+
 def test_keep_alive_reuses_one_connection(amplitude_collector: Collector) -> None:
     """Sequential requests on one http.client connection all travel on the same socket."""
     conn = http.client.HTTPConnection("127.0.0.1", amplitude_collector.port, timeout=5)
@@ -97,12 +105,7 @@ def test_declared_body_far_over_the_limit_is_refused_unread() -> None:
                 b"POST /batch HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                 b"Content-Length: 99999999\r\n\r\n"
             )
-            received = b""
-            while True:
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                received += chunk
+            received = read_to_eof(sock)
         assert received.startswith(b"HTTP/1.1 413 ")
         assert b"Connection: close" in received
         assert received.endswith(b'{"code":413,"error":"Payload too large"}')
@@ -112,12 +115,7 @@ def test_malformed_request_line_gets_json_error(amplitude_collector: Collector) 
     """A request that is not HTTP gets a JSON 400 and the connection is closed."""
     with socket.create_connection(("127.0.0.1", amplitude_collector.port), timeout=5) as sock:
         sock.sendall(b"HELLO\r\n\r\n")
-        received = b""
-        while True:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            received += chunk
+        received = read_to_eof(sock)
     head, _, rest = received.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 400 ")
     assert b"Content-Type: application/json" in head
