@@ -25,7 +25,12 @@ from amplitude_legacy._options import LogLevel, Options, resolve_options
 from amplitude_legacy._response import SKIPPED_RESPONSE, Response, Status
 from amplitude_legacy._retry import DropReason
 from amplitude_legacy._stats import ClientStats, Counters, DropLog, FlushResult
-from amplitude_legacy._transport import LegacyTransportAdapter, Transport, Urllib3Transport
+from amplitude_legacy._transport import (
+    LegacyTransportAdapter,
+    Transport,
+    Urllib3Transport,
+    pool_manager_for,
+)
 from amplitude_legacy._version import __version__
 from amplitude_legacy._worker import Worker
 
@@ -46,7 +51,16 @@ OptionsArg = Union[Options, Mapping[str, Any], None]
 def _make_transport(options: Options) -> Transport:
     custom = options.transport_class
     if custom is None:
-        return Urllib3Transport()
+        return Urllib3Transport(
+            pool_manager_for(
+                options.server_url,
+                proxy=options.proxy,
+                trust_env=options.trust_env,
+                ca_certs=options.ca_certs,
+                cert_file=options.cert_file,
+                key_file=options.key_file,
+            )
+        )
     if hasattr(custom, "send"):
         return custom  # type: ignore[no-any-return]
     return LegacyTransportAdapter(custom)

@@ -99,6 +99,13 @@ class Options:
         server_zone: ``serverZone``; ``"US"`` or ``"EU"``; picks the default ``server_url``.
         use_batch: ``useBatch``; send to the Batch API (20 MB bodies) instead of HTTP V2.
         gzip: ``gzip``; compress request bodies (``Content-Encoding: gzip``).
+        proxy: ``proxy``; an ``http://`` or ``https://`` proxy URL, credentials allowed
+            (``http://user:pass@proxy:3128``). HTTPS targets go through ``CONNECT``.
+        trust_env: ``trustEnv``; when no ``proxy`` is given, use ``HTTPS_PROXY``/``HTTP_PROXY``
+            and honour ``NO_PROXY`` from the environment (off by default: explicit is safer).
+        ca_certs: ``caCerts``; a CA bundle file to verify the server (and HTTPS proxy) with.
+        cert_file: ``certFile``; a client certificate (PEM) for mutual TLS.
+        key_file: ``keyFile``; the client certificate's private key.
     """
 
     server_url: str = ""
@@ -122,6 +129,11 @@ class Options:
     server_zone: str = "US"
     use_batch: bool = False
     gzip: bool = False
+    proxy: Optional[str] = None
+    trust_env: bool = False
+    ca_certs: Optional[str] = None
+    cert_file: Optional[str] = None
+    key_file: Optional[str] = None
 
     def __getattr__(self, name: str) -> Any:
         # Legacy code reads ``client.getOptions().maxCachedEvents``: map camelCase reads.
@@ -157,13 +169,14 @@ def _check(name: str, ok: bool, message: str) -> None:
         raise OptionsError(_FIELD_TO_CAMEL.get(name, name), message)
 
 
-def _check_url(name: str, url: object) -> None:
+def _check_url(name: str, url: object, *, secret: bool = False) -> None:
     _check(name, isinstance(url, str), f"must be a string, got {type(url).__name__}")
     parts = urlsplit(str(url))
+    shown = "" if secret else f", got {url!r}"  # a proxy URL may carry a password
     _check(
         name,
         parts.scheme in ("http", "https") and bool(parts.hostname),
-        f"must be an http:// or https:// URL, got {url!r}",
+        f"must be an http:// or https:// URL{shown}",
     )
 
 
@@ -174,7 +187,7 @@ def _check_callable_or_none(name: str, value: object) -> None:
 def _validate(opts: Options) -> None:
     """Raise ``OptionsError`` for the first option with a wrong type or value."""
     _check_url("server_url", opts.server_url)
-    for name in ("debug", "opt_out", "use_batch", "gzip"):
+    for name in ("debug", "opt_out", "use_batch", "gzip", "trust_env"):
         _check(name, isinstance(getattr(opts, name), bool), "must be a bool")
     _check(
         "log_level", _is_int(opts.log_level) and 0 <= opts.log_level <= 3, "must be 0, 1, 2 or 3"
@@ -214,6 +227,11 @@ def _validate(opts: Options) -> None:
         value = getattr(opts, name)
         _check(name, value is None or isinstance(value, Mapping), "must be a dict or None")
     _check("server_zone", opts.server_zone in ("US", "EU"), "must be 'US' or 'EU'")
+    if opts.proxy is not None:
+        _check_url("proxy", opts.proxy, secret=True)
+    for name in ("ca_certs", "cert_file", "key_file"):
+        value = getattr(opts, name)
+        _check(name, value is None or isinstance(value, str), "must be a file path or None")
     retry = opts.retry_class
     _check(
         "retry_class",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping, Protocol, runtime_checkable
+from urllib.parse import unquote, urlsplit
 
 import urllib3
 
@@ -24,6 +25,8 @@ __all__ = [
     "RequestsTransport",
     "Transport",
     "Urllib3Transport",
+    "pool_manager_for",
+    "proxy_from_environment",
 ]
 
 
@@ -54,6 +57,55 @@ class Transport(Protocol):
     def close(self) -> None:
         """Release connections. Called once, at shutdown."""
         ...
+
+
+def proxy_from_environment(url: str) -> str | None:
+    """The proxy ``HTTPS_PROXY``/``HTTP_PROXY`` name for ``url``, unless ``NO_PROXY`` exempts it."""
+    import urllib.request
+
+    proxies = urllib.request.getproxies_environment()
+    parts = urlsplit(url)
+    if urllib.request.proxy_bypass_environment(parts.hostname or "", proxies):
+        return None
+    return proxies.get(parts.scheme)
+
+
+def pool_manager_for(
+    url: str,
+    *,
+    proxy: str | None = None,
+    trust_env: bool = False,
+    ca_certs: str | None = None,
+    cert_file: str | None = None,
+    key_file: str | None = None,
+) -> urllib3.PoolManager:
+    """A ``PoolManager`` (or ``ProxyManager``) for the client's options.
+
+    One connection per host is kept alive: the worker sends one request at a time.
+    Credentials in the proxy URL become a ``Proxy-Authorization`` header.
+    """
+    tls: dict[str, Any] = {}
+    if ca_certs:
+        tls["ca_certs"] = ca_certs
+    if cert_file:
+        tls["cert_file"] = cert_file
+        if key_file:
+            tls["key_file"] = key_file
+    if proxy is None and trust_env:
+        proxy = proxy_from_environment(url)
+    if not proxy:
+        return urllib3.PoolManager(num_pools=4, maxsize=1, block=False, **tls)
+    parts = urlsplit(proxy)
+    headers = None
+    if parts.username is not None:
+        credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+        headers = urllib3.make_headers(proxy_basic_auth=credentials)
+    netloc = parts.hostname or ""
+    if parts.port:
+        netloc = f"{netloc}:{parts.port}"
+    return urllib3.ProxyManager(
+        f"{parts.scheme}://{netloc}", proxy_headers=headers, num_pools=4, maxsize=1, **tls
+    )
 
 
 class Urllib3Transport:
