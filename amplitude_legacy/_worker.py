@@ -280,10 +280,6 @@ class Worker:
                     self._drop_everything(DropReason.SHUTDOWN_TIMEOUT)
                     return None
                 now = time.monotonic()
-                if now >= self._deadline and (self._flushes or self._retries):
-                    # shutdown's time is up: stop retrying, let shutdown drop the rest.
-                    self._closing = True
-                    continue
                 if self._urgent:
                     batch = self._urgent.popleft()
                     break
