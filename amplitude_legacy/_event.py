@@ -181,6 +181,8 @@ def find_problem(event: Event) -> Tuple[str, str] | None:
         )
     scalars = _SCALARS
     for key, value in event.items():
+        if type(key) is not str:
+            return str(key), f"Invalid event: field names must be strings, got {key!r}"
         if type(value) in scalars:
             continue
         if type(value) is dict:

@@ -293,7 +293,12 @@ def resolve_options(options: Options | Mapping[str, Any] | None = None, **kwargs
     values = _normalize_names(kwargs)
     if "retry_timeouts" in values and isinstance(values["retry_timeouts"], Sequence):
         values["retry_timeouts"] = tuple(values["retry_timeouts"])
-    explicit_url = bool(values.get("server_url") or base.server_url)
+    # A URL that is just the default of the base's zone was filled in by an earlier resolve:
+    # it is not explicit, so a new serverZone/useBatch still picks the endpoint.
+    inherited = base.server_url and base.server_url != _default_url(
+        base.server_zone, base.use_batch
+    )
+    explicit_url = bool(values.get("server_url") or inherited)
     opts = replace(base, **values)
     if not explicit_url:
         opts = replace(opts, server_url=_default_url(opts.server_zone, opts.use_batch))

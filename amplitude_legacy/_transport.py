@@ -65,7 +65,9 @@ def proxy_from_environment(url: str) -> str | None:
 
     proxies = urllib.request.getproxies_environment()
     parts = urlsplit(url)
-    if urllib.request.proxy_bypass_environment(parts.hostname or "", proxies):
+    # proxy_bypass_environment is public in CPython but missing from typeshed.
+    bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
+    if bypass(parts.hostname or "", proxies):
         return None
     return proxies.get(parts.scheme)
 

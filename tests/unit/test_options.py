@@ -333,11 +333,6 @@ def test_explicit_server_url_wins(use_batch: bool) -> None:
     assert opts.server_url == url
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: re-resolving already resolved Options treats the defaulted US serverUrl as "
-    "explicit, so a new serverZone/useBatch is ignored",
-)
 def test_re_resolving_with_new_zone_changes_default_url() -> None:
     """Options resolved once, then resolved with serverZone='EU', use the EU URL."""
     first = resolve_options()
