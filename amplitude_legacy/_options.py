@@ -291,6 +291,9 @@ def resolve_options(options: Options | Mapping[str, Any] | None = None, **kwargs
     else:
         raise OptionsError("options", f"must be a dict or Options, got {type(options).__name__}")
     values = _normalize_names(kwargs)
+    if "server_url" in values and not values["server_url"]:
+        # The legacy SDK throws for {serverUrl: undefined}; an empty URL is a mistake too.
+        raise OptionsError("serverUrl", "must be an http:// or https:// URL, got an empty value")
     if "retry_timeouts" in values and isinstance(values["retry_timeouts"], Sequence):
         values["retry_timeouts"] = tuple(values["retry_timeouts"])
     # A URL that is just the default of the base's zone was filled in by an earlier resolve:

@@ -414,3 +414,10 @@ def test_to_legacy_dict_does_not_copy_objects() -> None:
     legacy = resolve_options(plan=plan, on_retry=_on_retry).to_legacy_dict()
     assert legacy["plan"] is plan
     assert legacy["onRetry"] is _on_retry
+
+
+@pytest.mark.parametrize("empty", ["", None])
+def test_empty_server_url_raises(empty: object) -> None:
+    """An explicit empty serverUrl is an error (the legacy SDK threw), not the default."""
+    with pytest.raises(OptionsError, match="serverUrl"):
+        resolve_options({"serverUrl": empty})
