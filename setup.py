@@ -29,7 +29,15 @@ setup(
     ],
     extras_require={
         "speed": ["orjson>=3.6"],
-        "test": ["pytest>=7", "pytest-timeout>=2", "mypy>=1.5", "ruff>=0.4", "types-requests"],
+        "official": ["amplitude-analytics>=1.1"],
+        "test": [
+            "pytest>=7",
+            "pytest-timeout>=2",
+            "mypy>=1.5",
+            "ruff>=0.4",
+            "types-requests",
+            "amplitude-analytics>=1.1",
+        ],
     },
     entry_points={
         "pytest11": ["amplitude_legacy = amplitude_legacy.testing.pytest_plugin"],
