@@ -15,7 +15,7 @@ import os
 import threading
 import time
 import weakref
-from typing import Any, Dict, Mapping, Sequence, Tuple, Union
+from typing import Any, Dict, Mapping, Sequence, Tuple, Union, overload
 
 from amplitude_legacy._errors import AmplitudeError, OptionsError
 from amplitude_legacy._event import Event, InsertIdGenerator, find_problem
@@ -23,6 +23,7 @@ from amplitude_legacy._future import EventFuture, resolved
 from amplitude_legacy._identify import Identify
 from amplitude_legacy._middleware import Middleware, run_middleware
 from amplitude_legacy._options import LogLevel, Options, resolve_options
+from amplitude_legacy._plugin_api import EventOptionsLike, PluginApiMixin, ResultFuture
 from amplitude_legacy._response import SKIPPED_RESPONSE, Response, Status
 from amplitude_legacy._retry import DropReason
 from amplitude_legacy._stats import ClientStats, Counters, DropLog, FlushResult
@@ -75,7 +76,7 @@ def _configure_logging(options: Options) -> None:
         log.setLevel({1: logging.ERROR, 2: logging.WARNING, 3: logging.DEBUG}[level])
 
 
-class NodeClient:
+class NodeClient(PluginApiMixin):
     """The legacy Amplitude client: ``logEvent``, ``identify``, middleware, flush.
 
     Build it with ``amplitude_legacy.init(api_key, options)``. Every camelCase method has a
@@ -329,26 +330,75 @@ class NodeClient:
             log.exception("amplitude_legacy: the onDrop callback raised (ignored)")
             self._counters.callback_errors += 1
 
+    @overload
     def identify(
-        self, user_id: str | None, device_id: str | None, identify: Identify
-    ) -> EventFuture:
-        """Send an ``$identify`` event built from an ``Identify`` (legacy signature).
+        self,
+        user_id: Identify,
+        device_id: EventOptionsLike = None,
+        identify: None = None,
+        event_options: EventOptionsLike = None,
+    ) -> ResultFuture: ...
 
-        Goes through the same middleware, validation and queue as ``logEvent``. A non-``Identify``
-        argument resolves ``skipped`` with a warning, as in the legacy SDK.
+    @overload
+    def identify(
+        self,
+        user_id: str | None,
+        device_id: str | None,
+        identify: Identify,
+        event_options: None = None,
+    ) -> EventFuture: ...
+
+    def identify(
+        self,
+        user_id: Any,
+        device_id: Any = None,
+        identify: Identify | None = None,
+        event_options: EventOptionsLike = None,
+    ) -> EventFuture | ResultFuture:
+        """Send an ``$identify`` event built from an ``Identify``.
+
+        Legacy: ``identify(user_id, device_id, identify)`` returns a future of a ``Response``; a
+        non-``Identify`` resolves ``skipped`` with a warning, as in the legacy SDK. New style
+        (plugin API): ``identify(identify, event_options)`` returns a future of a ``Result``.
+        Both go through the same plugins, middleware, validation and queue as ``logEvent``.
         """
+        if isinstance(user_id, Identify):  # new style: identify(Identify, event_options)
+            options = event_options if event_options is not None else device_id
+            return self._identify_new_style(user_id, options)
         if not isinstance(identify, Identify):
             log.warning("amplitude_legacy: Invalid Identify object. Skipping operation.")
             return resolved(SKIPPED_RESPONSE)
         return self.logEvent(identify.identify_user(user_id, device_id))
 
+    @overload
     def groupIdentify(
         self, group_type: str, group_name: Union[str, Sequence[str]], identify: Identify
-    ) -> EventFuture:
+    ) -> EventFuture: ...
+
+    @overload
+    def groupIdentify(
+        self,
+        group_type: str,
+        group_name: Union[str, Sequence[str]],
+        identify: Identify,
+        event_options: EventOptionsLike,
+    ) -> ResultFuture: ...
+
+    def groupIdentify(
+        self,
+        group_type: str,
+        group_name: Union[str, Sequence[str]],
+        identify: Identify,
+        event_options: EventOptionsLike = None,
+    ) -> EventFuture | ResultFuture:
         """Send a ``$groupidentify`` event: set properties on a group (``Identify`` group ops).
 
-        A convenience over ``logEvent(identify.identifyGroup(group_type, group_name))``.
+        Legacy (3 arguments): a future of a ``Response``, a convenience over
+        ``logEvent(identify.identifyGroup(group_type, group_name))``. With ``event_options``
+        (plugin API, even ``{}``): a future of a ``Result``.
         """
+        if event_options is not None:
+            return self._group_identify_new_style(group_type, group_name, identify, event_options)
         if not isinstance(identify, Identify):
             log.warning("amplitude_legacy: Invalid Identify object. Skipping operation.")
             return resolved(SKIPPED_RESPONSE)
