@@ -40,6 +40,7 @@ setup(
         ],
     },
     entry_points={
+        "console_scripts": ["amplitude-legacy = amplitude_legacy._cli:main"],
         "pytest11": ["amplitude_legacy = amplitude_legacy.testing.pytest_plugin"],
     },
     classifiers=[
