@@ -34,7 +34,7 @@ from amplitude_legacy._transport import (
     pool_manager_for,
 )
 from amplitude_legacy._version import __version__
-from amplitude_legacy._worker import Worker
+from amplitude_legacy._worker import Worker, encode_json
 
 __all__ = ["DEFAULT_INSTANCE", "LIBRARY", "NodeClient", "get_instance", "init"]
 
@@ -129,6 +129,11 @@ class NodeClient(PluginApiMixin):
             dict(self._options.ingestion_metadata) if self._options.ingestion_metadata else None
         )
         self._pid = os.getpid()
+        self._write_ahead = self._options.spool_path is not None and (
+            self._options.spool_mode == "always"
+        )
+        if self._options.spool_path is not None:
+            self._worker.start()  # send what an earlier run left in the spool, now
         ref = weakref.ref(self)
         atexit.register(_shutdown_at_exit, ref)
         if hasattr(os, "register_at_fork"):
@@ -285,6 +290,8 @@ class NodeClient(PluginApiMixin):
                 f"maxQueueSize ({self._options.max_queue_size}) events are waiting",
             )
         future = EventFuture()
+        if self._write_ahead:
+            self._write_ahead_to_spool(event, future)
         pending.append((next(worker.seq), event, future))
         # Lock-free hints: wake the worker only if it sleeps with nothing to do, or once
         # when the cache reaches maxCachedEvents (see Worker._next_batch for the ordering).
@@ -293,6 +300,18 @@ class NodeClient(PluginApiMixin):
         elif len(pending) >= self._max_cached and not worker.full_signalled:
             worker.wake(True)
         return future
+
+    def _write_ahead_to_spool(self, event: Event, future: EventFuture) -> None:
+        """``spoolMode="always"``: persist the event before it is queued (survives kill -9)."""
+        spool = self._worker.spool
+        assert spool is not None
+        try:
+            data = encode_json(event)
+        except (TypeError, ValueError, OverflowError):
+            return  # the worker reports it when it encodes the event
+        ids, _lost = spool.write_ahead([data])
+        if ids:
+            future._spool_id = ids[0]  # type: ignore[attr-defined]
 
     def _start(self) -> None:
         with self._lock:

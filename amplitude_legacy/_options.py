@@ -106,6 +106,15 @@ class Options:
         ca_certs: ``caCerts``; a CA bundle file to verify the server (and HTTPS proxy) with.
         cert_file: ``certFile``; a client certificate (PEM) for mutual TLS.
         key_file: ``keyFile``; the client certificate's private key.
+        spool_path: ``spoolPath``; opt-in durable spool (SQLite, WAL). Events that outlast the
+            retry schedule on transient failures (5xx, timeouts, connection errors) or that are
+            still queued when ``shutdown`` runs out of time are kept there instead of dropped,
+            and sent first by the next client on the same path, or when the server is back.
+        spool_mode: ``spoolMode``; ``"on_failure"`` (default) spools only what failed;
+            ``"always"`` writes each event ahead of sending (survives ``kill -9``; costs
+            call-site time: the event is encoded and written on the caller's thread).
+        spool_max_events: ``spoolMaxEvents`` (1,000,000); past it the oldest spooled events
+            are dropped and counted as ``spool_full``.
     """
 
     server_url: str = ""
@@ -134,6 +143,9 @@ class Options:
     ca_certs: Optional[str] = None
     cert_file: Optional[str] = None
     key_file: Optional[str] = None
+    spool_path: Optional[str] = None
+    spool_mode: str = "on_failure"
+    spool_max_events: int = 1_000_000
 
     def __getattr__(self, name: str) -> Any:
         # Legacy code reads ``client.getOptions().maxCachedEvents``: map camelCase reads.
@@ -192,7 +204,15 @@ def _validate(opts: Options) -> None:
     _check(
         "log_level", _is_int(opts.log_level) and 0 <= opts.log_level <= 3, "must be 0, 1, 2 or 3"
     )
-    for name in ("max_cached_events", "max_queue_size"):
+    _check(
+        "spool_mode",
+        opts.spool_mode in ("on_failure", "always"),
+        "must be 'on_failure' or 'always'",
+    )
+    _check(
+        "spool_path", opts.spool_path is None or isinstance(opts.spool_path, str), "must be a path"
+    )
+    for name in ("max_cached_events", "max_queue_size", "spool_max_events"):
         value = getattr(opts, name)
         _check(name, _is_int(value) and value >= 1, f"must be a positive int, got {value!r}")
     _check(

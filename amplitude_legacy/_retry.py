@@ -50,6 +50,9 @@ class DropReason:
     SHUTDOWN_TIMEOUT = "shutdown_timeout"  #: still queued when ``shutdown`` ran out of time
     CLIENT_CLOSED = "client_closed"  #: logged after ``shutdown``
     RETRY_CLASS_FAILED = "retry_class_failed"  #: a custom ``retryClass`` reported a failure
+    SPOOL_FULL = "spool_full"  #: the spool was full (oldest spooled events evicted)
+    #: Not a loss: kept in the spool (``spoolPath``), sent later. Counted in ``stats().spooled``.
+    SPOOLED = "spooled"
 
 
 class Action(Enum):

@@ -27,6 +27,7 @@ class ClientStats:
         retries: requests that were retries of an earlier failure.
         callback_errors: exceptions raised by ``onDrop``/``onRetry`` (logged and ignored).
         plugin_errors: exceptions raised by plugins (logged; the plugin is skipped).
+        spooled: events written to the spool (``spoolPath``) after a transient failure.
     """
 
     delivered: int = 0
@@ -36,6 +37,7 @@ class ClientStats:
     retries: int = 0
     callback_errors: int = 0
     plugin_errors: int = 0
+    spooled: int = 0
 
     @property
     def dropped_total(self) -> int:
@@ -83,6 +85,7 @@ class Counters:
         self.retries = 0
         self.callback_errors = 0
         self.plugin_errors = 0
+        self.spooled = 0
         self.dropped: Dict[str, int] = {}
 
     def drop(self, reason: str, count: int) -> None:
@@ -106,6 +109,7 @@ class Counters:
                 self.retries,
                 self.callback_errors,
                 self.plugin_errors,
+                self.spooled,
             )
 
 

@@ -32,6 +32,7 @@ from amplitude_legacy._retry import (
     classify,
     classify_error,
 )
+from amplitude_legacy._spool import Spool
 from amplitude_legacy._stats import Counters, DropLog, FlushResult
 from amplitude_legacy._transport import Transport
 
@@ -44,6 +45,14 @@ MAX_EVENTS_PER_REQUEST = 2000
 #: Body limits: HTTP V2 answers 413 over 1 MB, the Batch API over 20 MB (decimal, to be safe).
 MAX_BODY_BYTES = 1_000_000
 MAX_BATCH_BODY_BYTES = 20_000_000
+
+#: How long ``shutdown`` waits past its timeout for the worker to account for leftovers.
+SHUTDOWN_GRACE = 0.5
+#: With a spool: how long to wait before looking again after it was empty / after a failure.
+SPOOL_IDLE_POLL = 60.0
+SPOOL_RETRY_INTERVAL = 30.0
+#: Transient reasons: with a spool, these events are kept there instead of dropped.
+_SPOOLABLE = frozenset({DropReason.RETRIES_EXHAUSTED, DropReason.SHUTDOWN_TIMEOUT})
 
 # What callers put in the queue, and what the worker sends: encoded once, on the worker.
 Entry = Tuple[int, Event, EventFuture]  # (seq, event, future)
@@ -73,11 +82,12 @@ encode_json = _load_encoder()
 class _Batch:
     """Events that travel together: a first send, a resend, or a scheduled retry."""
 
-    __slots__ = ("due", "expedited", "items", "retries")
+    __slots__ = ("due", "expedited", "from_spool", "items", "retries")
 
     def __init__(
         self, items: List[Item], retries: int = 0, due: float = 0.0, expedited: int = -1
     ) -> None:
+        self.from_spool = False  # an empty batch to fill from the spool, not from the queue
         self.items = items
         self.retries = retries  # retries already made for these events
         self.due = due
@@ -143,6 +153,11 @@ class Worker:
         self._timeout = options.request_timeout_millis / 1000.0
         self._drop_log = DropLog()
         self._warned_bad_key = False
+        self.spool: Spool | None = None
+        if options.spool_path:
+            self.spool = Spool(
+                options.spool_path, mode=options.spool_mode, max_events=options.spool_max_events
+            )
         self._reset()
 
     def _reset(self) -> None:
@@ -160,6 +175,10 @@ class Worker:
         self._closing = False
         self._thread: threading.Thread | None = None
         self.seq = itertools.count()
+        # When to look in the spool next (monotonic); 0 = at once. Rows may be there from an
+        # earlier run, from another process, or from our own transient failures.
+        self._spool_poll_at = 0.0 if self.spool is not None else _INFINITY
+        self._spool_maybe_rows = self.spool is not None
         # Lock-free hints for callers (see wake_if_needed): read without the lock on purpose.
         self.wake_on_next = True
         self.full_signalled = False
@@ -225,7 +244,10 @@ class Worker:
             self._cond.notify()
             thread = self._thread
         if thread is not None and thread is not threading.current_thread():
-            thread.join(None if timeout is None else max(0.0, deadline - time.monotonic()))
+            # A short grace past the deadline lets the worker spool or drop (and count) what
+            # is left: local work, unless a request is in flight (bounded by the deadline too).
+            grace = SHUTDOWN_GRACE + max(0.0, deadline - time.monotonic())
+            thread.join(None if timeout is None else grace)
         if thread is None:
             with self._cond:
                 self._drop_everything(DropReason.SHUTDOWN_TIMEOUT)
@@ -233,6 +255,8 @@ class Worker:
             self._transport.close()
         except Exception:
             log.exception("amplitude_legacy: closing the transport failed")
+        if self.spool is not None:
+            self.spool.close()
         self._drop_log.flush()
         return result
 
@@ -286,6 +310,10 @@ class Worker:
                 if self._retries and self._retries[0].due <= now:
                     batch = heapq.heappop(self._retries)
                     break
+                if now >= self._spool_poll_at and not self._retries:
+                    batch = _Batch([])
+                    batch.from_spool = True  # filled below, outside the lock
+                    break
                 has_new = bool(self.pending) or self._carry is not None
                 if has_new:
                     if self._window_deadline is None:
@@ -300,15 +328,37 @@ class Worker:
                 wake_at = _INFINITY if self._window_deadline is None else self._window_deadline
                 if self._retries:
                     wake_at = min(wake_at, self._retries[0].due)
+                wake_at = min(wake_at, self._spool_poll_at)
                 self.idle = not has_new and not self._retries and not self._held
                 self.wake_on_next = not has_new
                 cond.wait(None if wake_at == _INFINITY else max(0.0, wake_at - now))
             self.idle = False
             self.wake_on_next = False
             self._in_flight = batch
-        if not batch.items:
+        if batch.from_spool:
+            self._fill_from_spool(batch)
+        elif not batch.items:
             self._fill(batch)
         return batch
+
+    def _fill_from_spool(self, batch: _Batch) -> None:
+        """Claim the oldest spooled events; their futures exist only to carry the row id."""
+        assert self.spool is not None
+        rows = self.spool.take(self._max_events)
+        if not rows:
+            self._spool_maybe_rows = False
+            self._spool_poll_at = time.monotonic() + SPOOL_IDLE_POLL
+            return
+        for row_id, data in rows:
+            try:
+                event = Event(json.loads(data))
+            except ValueError:
+                self.spool.ack([row_id])  # unreadable row: nothing to send
+                self._counters.drop(DropReason.INVALID, 1)
+                continue
+            future = EventFuture()
+            future._spool_id = row_id  # type: ignore[attr-defined]
+            batch.items.append((next(self.seq), event, future, data))
 
     def _fill(self, batch: _Batch) -> None:
         """Take held, then new events into ``batch``: ≤ 2000 events and ≤ the body limit."""
@@ -393,6 +443,10 @@ class Worker:
             self._counters.delivered += len(items)
             for item in items:
                 item[2]._resolve(response)
+            if self.spool is not None:
+                self._settle_spool(items, ack=True)
+                if self._spool_maybe_rows:
+                    self._spool_poll_at = 0.0  # the server answers: send what the spool holds
             return
         if action is Action.DROP_ALL:
             if decision.reason == DropReason.INVALID_API_KEY and not self._warned_bad_key:
@@ -515,6 +569,11 @@ class Worker:
         """Resolve ``items`` as not delivered, count them, log once per burst, tell ``on_drop``."""
         if not items:
             return
+        if self.spool is not None:
+            if reason in _SPOOLABLE:
+                self._keep_in_spool(items, response)
+                return
+            self._settle_spool(items, ack=True)  # a permanent failure leaves the spool too
         if response is None or response.reason != reason:
             base = response or Response(Status.FAILED, 0)
             response = Response(
@@ -526,6 +585,35 @@ class Worker:
         self._on_drop([item[1] for item in items], reason, response)
         for item in items:
             item[2]._resolve(response)
+
+    def _settle_spool(self, items: Sequence[Item], *, ack: bool) -> None:
+        """Ack (delivered, or failed for good) or release the spool rows behind ``items``."""
+        assert self.spool is not None
+        ids = [i for i in (item[2].__dict__.get("_spool_id") for item in items) if i is not None]
+        if ids:
+            (self.spool.ack if ack else self.spool.release)(ids)
+
+    def _keep_in_spool(self, items: Sequence[Item], response: Response | None) -> None:
+        """Transient failure with a spool: keep the events there instead of dropping them."""
+        assert self.spool is not None
+        backed = [item for item in items if item[2].__dict__.get("_spool_id") is not None]
+        self._settle_spool(backed, ack=False)  # already in the spool: just let go of the claim
+        fresh = [item for item in items if item[2].__dict__.get("_spool_id") is None]
+        lost = self.spool.put([item[3] or encode_json(item[1]) for item in fresh]) if fresh else 0
+        self._counters.spooled += len(fresh)
+        if lost:
+            self._counters.drop(DropReason.SPOOL_FULL, lost)
+            self._drop_log.record(DropReason.SPOOL_FULL, lost, self.spool.path)
+        # Try the spool again later; a delivery (the server is back) brings this forward.
+        self._spool_maybe_rows = True
+        self._spool_poll_at = time.monotonic() + SPOOL_RETRY_INTERVAL
+        base = response or Response(Status.FAILED, 0)
+        kept = Response(
+            base.status, base.status_code, base.body, DropReason.SPOOLED,
+            "kept in the spool; sent when the server is back or by the next client",
+        )  # fmt: skip
+        for item in items:
+            item[2]._resolve(kept)
 
     def _drop_everything(self, reason: str) -> None:
         """Drop every event still queued (shutdown ran out of time). Called with the lock held."""

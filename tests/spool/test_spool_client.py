@@ -1,0 +1,170 @@
+"""The durable spool wired into the client: outages, restarts, kill -9, corruption (issue 7)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from amplitude_legacy import NodeClient, Status
+from amplitude_legacy.testing import Collector, Reply
+from tests.conftest import API_KEY
+
+
+def make(collector: Collector, spool: Path, **options: Any) -> NodeClient:
+    options.setdefault("retry_timeouts", [5, 5])
+    return NodeClient(API_KEY, server_url=collector.http_api_url, spool_path=str(spool), **options)
+
+
+def event(i: int) -> dict[str, Any]:
+    return {"event_type": "spooled", "user_id": f"user-{i:04d}", "event_properties": {"i": i}}
+
+
+def assert_exactly_once(collector: Collector, n: int) -> None:
+    ids = Counter(e["insert_id"] for e in collector.events)
+    assert len(ids) == n and set(ids.values()) == {1}
+    assert sorted(e["event_properties"]["i"] for e in collector.events) == list(range(n))
+
+
+def test_outage_longer_than_retries_then_restart_delivers_once(
+    collector: Collector, tmp_path: Path
+) -> None:
+    """Server down past the schedule: events go to the spool; the next client sends each once."""
+    spool = tmp_path / "events.spool"
+    collector.set_down(True)
+    first = make(collector, spool)
+    futures = [first.logEvent(event(i)) for i in range(50)]
+    responses = [f.result(5) for f in futures]
+    assert {r.reason for r in responses} == {"spooled"}
+    assert first.stats().spooled == 50 and first.stats().dropped == {}
+    first.shutdown(2)
+
+    collector.set_down(False)
+    second = make(collector, spool)
+    try:
+        collector.wait_for_events(50, timeout=5)
+        assert second.flush(5).pending == 0
+    finally:
+        second.shutdown(2)
+    assert_exactly_once(collector, 50)
+
+
+def test_server_back_drains_the_spool_in_the_same_process(
+    collector: Collector, tmp_path: Path
+) -> None:
+    """After spooling, the first successful delivery brings the spooled events along."""
+    collector.script(*[Reply(503)] * 3)
+    client = make(collector, tmp_path / "s.spool")
+    try:
+        assert client.logEvent(event(0)).result(5).reason == "spooled"
+        assert client.logEvent(event(1)).result(5).status is Status.SUCCESS
+        collector.wait_for_events(2, timeout=5)
+    finally:
+        client.shutdown(2)
+    assert_exactly_once(collector, 2)
+
+
+def test_shutdown_timeout_spools_instead_of_dropping(collector: Collector, tmp_path: Path) -> None:
+    """shutdown running out of time keeps the leftovers in the spool."""
+    spool = tmp_path / "s.spool"
+    collector.set_down(True)
+    client = make(collector, spool, retry_timeouts=[20] * 100)
+    for i in range(5):
+        client.logEvent(event(i))
+    client.shutdown(0.2)
+    assert client.stats().spooled == 5 and client.stats().dropped == {}
+    collector.set_down(False)
+    again = make(collector, spool)
+    try:
+        collector.wait_for_events(5, timeout=5)
+    finally:
+        again.shutdown(2)
+    assert_exactly_once(collector, 5)
+
+
+def test_permanent_failures_are_never_spooled(collector: Collector, tmp_path: Path) -> None:
+    """A 400 for the event is a drop, not a spool entry."""
+    collector.script(Reply(400, {"code": 400, "error": "x", "missing_field": "api_key"}))
+    client = make(collector, tmp_path / "s.spool")
+    try:
+        assert client.logEvent(event(0)).result(5).reason == "invalid"
+        assert client.stats().spooled == 0
+        assert client.getOptions().spool_path is not None
+        assert client._worker.spool is not None and client._worker.spool.count() == 0
+    finally:
+        client.shutdown(2)
+
+
+def test_always_mode_survives_sigkill(collector: Collector, tmp_path: Path) -> None:
+    """spoolMode=always: a process killed with SIGKILL loses nothing; the next one sends all."""
+    spool = tmp_path / "always.spool"
+    collector.set_down(True)
+    script = textwrap.dedent(
+        f"""
+        import sys
+        import amplitude_legacy as Amplitude
+        client = Amplitude.init("KEY", server_url={collector.http_api_url!r},
+                                spool_path={str(spool)!r}, spool_mode="always",
+                                retry_timeouts=[1000] * 50)
+        for i in range(300):
+            client.logEvent({{"event_type": "spooled", "user_id": "user-%04d" % i,
+                              "event_properties": {{"i": i}}}})
+        print("logged", flush=True)
+        sys.stdin.read()
+        """
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "logged"
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(10)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    collector.set_down(False)
+    survivor = make(collector, spool)
+    try:
+        collector.wait_for_events(300, timeout=10)
+        assert survivor.flush(5).pending == 0
+    finally:
+        survivor.shutdown(2)
+    assert_exactly_once(collector, 300)
+
+
+def test_always_mode_acks_delivered_events(collector: Collector, tmp_path: Path) -> None:
+    """spoolMode=always: delivered events leave the spool."""
+    client = make(collector, tmp_path / "a.spool", spool_mode="always")
+    try:
+        futures = [client.logEvent(event(i)) for i in range(20)]
+        assert all(f.result(5).status is Status.SUCCESS for f in futures)
+        assert client._worker.spool is not None and client._worker.spool.count() == 0
+    finally:
+        client.shutdown(2)
+
+
+def test_corrupt_spool_is_moved_aside(
+    collector: Collector, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A garbage spool file is reported and moved aside; the client keeps delivering."""
+    caplog.set_level(logging.WARNING)
+    spool = tmp_path / "bad.spool"
+    spool.write_bytes(b"this is not a database" * 100)
+    client = make(collector, spool)
+    try:
+        assert client.logEvent(event(0)).result(5).status is Status.SUCCESS
+        collector.set_down(True)
+        assert client.logEvent(event(1)).result(5).reason == "spooled"
+    finally:
+        client.shutdown(2)
+    assert list(tmp_path.glob("bad.spool.corrupt-*"))
+    assert "corrupt" in caplog.text.lower() or "moved" in caplog.text.lower()
