@@ -37,7 +37,12 @@ setup(
             "ruff>=0.4",
             "types-requests",
             "amplitude-analytics>=1.1",
+            "mkdocs>=1.5",
+            "mkdocs-material>=9",
+            "mkdocstrings[python]>=0.24",
+            "flask>=2",
         ],
+        "docs": ["mkdocs>=1.5", "mkdocs-material>=9", "mkdocstrings[python]>=0.24"],
     },
     entry_points={
         "console_scripts": ["amplitude-legacy = amplitude_legacy._cli:main"],

@@ -1,0 +1,1 @@
+"""Tests that keep the documentation, its snippets and the examples honest."""

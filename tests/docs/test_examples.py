@@ -1,0 +1,86 @@
+"""Run every ``examples/*.py`` as a user would, offline, and check what it prints."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
+#: Each example must finish well within this (seconds).
+TIME_LIMIT = 10.0
+
+#: Lines each example must print (substrings); every example must also exit 0.
+EXPECTED: Dict[str, List[str]] = {
+    "quickstart.py": [
+        "No AMPLITUDE_API_KEY: sending to the bundled collector at http://127.0.0.1:",
+        "Button Clicked: success (200)",
+        "Health Check: skipped (0)",
+        "$identify: success (200)",
+        "collector received: Button Clicked {'color': 'red', 'route': '/home'}",
+    ],
+    "webapp_flask.py": [
+        "No AMPLITUDE_API_KEY: sending to the bundled collector at http://127.0.0.1:",
+        "delivered: 3, pending: 0",
+        "health-check events filtered: 3",
+        "collector received: Request Handled route=/ request_id=req-0001",
+        "collector received: Signed Up route=/signup request_id=req-0002",
+    ],
+    "second_destination.py": [
+        "No AMPLITUDE_API_KEY: sending to the bundled collector at http://127.0.0.1:",
+        "statuses: success, skipped, success",
+        "archived 2 event(s) to ",
+        "collector received 2 event(s); same as the archive: True",
+    ],
+    "migration.py": [
+        "No AMPLITUDE_API_KEY: sending to the bundled collector at http://127.0.0.1:",
+        "legacy call site delivered: True",
+        "plugin API call site delivered: True",
+        "destination plugin counted: {'So What': 2}",
+        "collector received 2 event(s); identical on the wire: True",
+    ],
+}
+
+
+def _offline_env() -> Dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AMPLITUDE_")}
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=[p.name for p in EXAMPLES])
+def test_example_runs_offline(example: Path, tmp_path: Path) -> None:
+    """The example exits 0 against the bundled collector, in time, printing its key lines."""
+    args = [sys.executable, str(example)]
+    if example.name == "second_destination.py":
+        args.append(str(tmp_path / "archive.jsonl"))
+    started = time.monotonic()
+    done = subprocess.run(
+        args,
+        cwd=tmp_path,
+        env=_offline_env(),
+        capture_output=True,
+        text=True,
+        timeout=TIME_LIMIT * 3,  # a hang fails here; a slow run fails the assertion below
+    )
+    elapsed = time.monotonic() - started
+    report = f"exit {done.returncode}\n--- stdout\n{done.stdout}\n--- stderr\n{done.stderr}"
+    assert done.returncode == 0, report
+    assert elapsed < TIME_LIMIT, f"{example.name} took {elapsed:.1f} s\n{report}"
+    for line in EXPECTED.get(example.name, ["http://127.0.0.1:"]):
+        assert line in done.stdout, f"missing {line!r}\n{report}"
+
+
+def test_every_example_documents_how_to_run_it() -> None:
+    """Each example opens with a module docstring that shows the command that runs it."""
+    assert {p.name for p in EXAMPLES} >= set(EXPECTED)
+    for example in EXAMPLES:
+        source = example.read_text(encoding="utf-8")
+        assert source.lstrip().startswith('"""'), f"{example.name}: no module docstring"
+        assert f"python examples/{example.name}" in source, f"{example.name}: no run command"
