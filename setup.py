@@ -41,6 +41,7 @@ setup(
             "mkdocs-material>=9",
             "mkdocstrings[python]>=0.24",
             "flask>=2",
+            "gevent>=21",
         ],
         "docs": ["mkdocs>=1.5", "mkdocs-material>=9", "mkdocstrings[python]>=0.24"],
     },

@@ -18,6 +18,7 @@ import os
 import random
 import selectors
 import socket
+import ssl
 import threading
 import time
 from collections import Counter, deque
@@ -143,6 +144,9 @@ class Collector:
         rate_window: Length in seconds of the rate-limit window (30 in the real API).
         on_accept: Called with ``(path, events)`` after each accepted request's events are
             recorded, on the connection's thread; exceptions are logged and ignored.
+        ssl_context: Serve HTTPS: each accepted connection is wrapped with this server-side
+            context (load your certificate into it first); :attr:`url` becomes ``https://``.
+            The TLS handshake runs on the connection's thread, so a slow client holds up no one.
 
     Raises:
         ValueError: On an out-of-range setting.
@@ -167,6 +171,7 @@ class Collector:
         empty_events_ok: bool = True,
         rate_window: float = 30.0,
         on_accept: OnAccept | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         if not 0 <= port <= 65535:
             raise ValueError(f"port must be in 0..65535, got {port}")
@@ -207,6 +212,7 @@ class Collector:
         self._limiter = None if eps_threshold is None else RateLimiter(eps_threshold, rate_window)
         self._store_path = store
         self._on_accept = on_accept
+        self._ssl_context = ssl_context
 
         # Records, script, rate windows and the down flag. Re-entrant so that a wait_until
         # predicate may read the collector's properties while the condition holds the lock.
@@ -329,7 +335,7 @@ class Collector:
 
     @property
     def url(self) -> str:
-        """Base URL, e.g. ``"http://127.0.0.1:8787"``.
+        """Base URL, e.g. ``"http://127.0.0.1:8787"`` (``https://`` with an ``ssl_context``).
 
         Raises:
             RuntimeError: When the port is not known yet (port 0 before :meth:`start`).
@@ -337,7 +343,8 @@ class Collector:
         if self._port == 0:
             raise RuntimeError("the port is chosen by start(); start the collector first")
         host = f"[{self._host}]" if ":" in self._host else self._host
-        return f"http://{host}:{self._port}"
+        scheme = "http" if self._ssl_context is None else "https"
+        return f"{scheme}://{host}:{self._port}"
 
     @property
     def http_api_url(self) -> str:
@@ -484,6 +491,16 @@ class Collector:
             if self._stopping.is_set() or self._down:
                 conn.close()
                 return
+            if self._ssl_context is not None:
+                # No I/O here (the handshake waits for the connection's thread). Wrapping detaches
+                # the plain socket, so the wrapped one is what stop() must be able to shut down.
+                try:
+                    conn = self._ssl_context.wrap_socket(
+                        conn, server_side=True, do_handshake_on_connect=False
+                    )
+                except OSError:  # the client already left; keep the accept thread alive
+                    conn.close()
+                    return
             thread = threading.Thread(
                 target=self._run_connection,
                 args=(conn,),
@@ -496,6 +513,9 @@ class Collector:
 
     def _run_connection(self, conn: socket.socket) -> None:
         try:
+            if isinstance(conn, ssl.SSLSocket):
+                conn.settimeout(_IDLE_TIMEOUT)  # a client that never says hello is let go
+                conn.do_handshake()  # an SSLError (a bad client hello, say) is an OSError
             _Handler(conn, self)
         except OSError:
             pass  # the client or stop()/set_down() closed the connection
@@ -514,7 +534,9 @@ class Collector:
             # shutdown, not close: the owning thread still uses the descriptor; this wakes its
             # blocked read with EOF and makes pending writes fail.
             with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
+                # The socket-level shutdown, also for TLS sockets: SSLSocket.shutdown would drop
+                # the TLS object under the thread that is reading through it.
+                socket.socket.shutdown(conn, socket.SHUT_RDWR)
         return [thread for _, thread in conns]
 
     def _serve(self, handler: _Handler) -> None:
