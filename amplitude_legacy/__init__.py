@@ -40,6 +40,7 @@ from amplitude_legacy._retry import (
     RetryPolicy,
     classify,
 )
+from amplitude_legacy._serverless import flushing
 from amplitude_legacy._stats import ClientStats, FlushResult
 from amplitude_legacy._transport import (
     HttpResponse,
@@ -90,6 +91,7 @@ __all__ = [
     "Urllib3Transport",
     "__version__",
     "classify",
+    "flushing",
     "getInstance",
     "get_instance",
     "init",

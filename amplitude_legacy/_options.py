@@ -61,7 +61,7 @@ class LogLevel:
 
 
 @dataclass_json(letter_case=LetterCase.CAMEL)  # type: ignore[call-overload]
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Options:
     """Everything ``init`` accepts, with the legacy defaults.
 
@@ -154,6 +154,16 @@ class Options:
             raise AttributeError(name)
         return getattr(self, snake)
 
+    def __repr__(self) -> str:
+        # A proxy URL may carry a password: mask it (logs and tracebacks show reprs).
+        shown = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "proxy" and value:
+                value = _mask_password(value)
+            shown.append(f"{f.name}={value!r}")
+        return f"Options({', '.join(shown)})"
+
     def to_legacy_dict(self) -> dict[str, Any]:
         """The options under their legacy camelCase names (objects are not copied)."""
         return {_FIELD_TO_CAMEL[f.name]: getattr(self, f.name) for f in fields(self)}
@@ -166,6 +176,14 @@ _FIELD_TO_CAMEL: dict[str, str] = {
 }
 _CAMEL_TO_FIELD = {camel: name for name, camel in _FIELD_TO_CAMEL.items()}
 _ANY_NAME_TO_FIELD = {**_CAMEL_TO_FIELD, **{name: name for name in _FIELD_TO_CAMEL}}
+
+
+def _mask_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return parts._replace(netloc=f"{parts.username}:***@{host}").geturl()
 
 
 def _is_int(value: object) -> bool:

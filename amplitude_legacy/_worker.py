@@ -189,11 +189,14 @@ class Worker:
     def start(self) -> None:
         """Start the worker thread (lazily, on the first event)."""
         with self._cond:
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="amplitude_legacy-worker", daemon=True
-                )
-                self._thread.start()
+            if self._thread is not None:
+                return
+            self._thread = thread = threading.Thread(
+                target=self._run, name="amplitude_legacy-worker", daemon=True
+            )
+        # Started outside the lock: under gevent, Thread.start() switches greenlets, and a
+        # lock created before monkey-patching (gunicorn --preload -k gevent) would deadlock.
+        thread.start()
 
     @property
     def started(self) -> bool:

@@ -173,12 +173,6 @@ sys.exit(os.waitstatus_to_exitcode(status))
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: Worker.start() holds its Condition across Thread.start(), which switches "
-    "greenlets under gevent; the Condition's lock was made at fork time, before the child "
-    "patched, so the next greenlet to log blocks the whole process (gunicorn --preload -k gevent)",
-)
 def test_client_created_before_patching_in_a_forked_worker(collector: Collector) -> None:
     """gunicorn ``--preload -k gevent``: client made unpatched; a forked child patches and logs."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONWARNINGS": "ignore"}

@@ -88,11 +88,6 @@ class LegacyTransport:
         return {"statusCode": 200, "body": {"code": 200}}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: LegacyTransportAdapter json.loads the gzipped body, so gzip=True with a legacy "
-    "transportClass fails every request (UnicodeDecodeError) and drops every event",
-)
 def test_gzip_with_a_legacy_transport_class() -> None:
     """A legacy ``transportClass`` still receives the payload dict when ``gzip=True``."""
     legacy = LegacyTransport()

@@ -118,11 +118,6 @@ def test_bad_proxy_url_error_hides_the_password() -> None:
     assert "proxy" in str(raised.value) and "hunter2-pw" not in str(raised.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: Options' dataclass repr shows the proxy URL with its password "
-    "(repr(client.getOptions()) leaks proxy credentials into logs and tracebacks)",
-)
 def test_options_repr_hides_the_proxy_password() -> None:
     """``repr(client.getOptions())`` must not show the proxy password."""
     client = NodeClient(API_KEY, proxy="http://user:hunter2-pw@127.0.0.1:3128")

@@ -49,6 +49,7 @@ EXPECTED_ALL = [
     "Urllib3Transport",
     "__version__",
     "classify",
+    "flushing",
     "getInstance",
     "get_instance",
     "init",
