@@ -30,6 +30,7 @@ setup(
     extras_require={
         "speed": ["orjson>=3.6"],
         "official": ["amplitude-analytics>=1.1"],
+        "bench": ["amplitude-analytics", "segment-analytics-python", "posthog", "orjson", "psutil"],
         "test": [
             "pytest>=7",
             "pytest-timeout>=2",
