@@ -250,3 +250,18 @@ def plugin_api(client: NodeClient) -> Result:
     assert result.code in (0, 200) and isinstance(result.message, str)
     client.remove("play-counter")
     return result
+
+
+# docs/environments/serverless.md: flush at the end of every invocation.
+def serverless(client: NodeClient) -> Dict[str, Any]:
+    """``flushing`` as a decorator (the handler keeps its type) and as a context manager."""
+
+    @Amplitude.flushing(client, timeout=2.0)
+    def handler(event: Dict[str, Any], context: object) -> Dict[str, Any]:
+        client.logEvent({"event_type": "Invoked", "user_id": "user-123"})
+        return {"statusCode": 200}
+
+    with Amplitude.flushing(client) as flush:
+        result: FlushResult | None = flush.flush()
+        assert result is None or result.pending == 0
+    return handler({}, None)
