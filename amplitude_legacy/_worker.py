@@ -20,7 +20,7 @@ from collections import deque
 from typing import Any, Callable, Deque, List, Sequence, Tuple
 
 from amplitude_legacy._errors import TransportError
-from amplitude_legacy._event import Event
+from amplitude_legacy._event import Event, complete_annotation
 from amplitude_legacy._future import EventFuture
 from amplitude_legacy._options import Options
 from amplitude_legacy._response import Response, Status
@@ -380,7 +380,7 @@ class Worker:
         while pending and len(items) < max_events:
             seq, event, future = pending.popleft()
             try:
-                data = encode_json(event)
+                data = encode_json(complete_annotation(event))
             except (TypeError, ValueError, OverflowError) as exc:
                 # Only reachable if the caller changed a nested value after logEvent.
                 self._drop([(seq, event, future, b"")], DropReason.INVALID, None, str(exc))
@@ -444,8 +444,7 @@ class Worker:
         action = decision.action
         if action is Action.DELIVERED:
             self._counters.delivered += len(items)
-            for item in items:
-                item[2]._resolve(response)
+            EventFuture.resolve_all([item[2] for item in items], response)
             if self.spool is not None:
                 self._settle_spool(items, ack=True)
                 if self._spool_maybe_rows:
@@ -585,9 +584,8 @@ class Worker:
         # Count and notify first: whoever sees the future resolve also sees the counters.
         self._counters.drop(reason, len(items))
         self._drop_log.record(reason, len(items), detail or response.error)
-        self._on_drop([item[1] for item in items], reason, response)
-        for item in items:
-            item[2]._resolve(response)
+        self._on_drop([complete_annotation(item[1]) for item in items], reason, response)
+        EventFuture.resolve_all([item[2] for item in items], response)
 
     def _settle_spool(self, items: Sequence[Item], *, ack: bool) -> None:
         """Ack (delivered, or failed for good) or release the spool rows behind ``items``."""
@@ -602,7 +600,8 @@ class Worker:
         backed = [item for item in items if item[2].__dict__.get("_spool_id") is not None]
         self._settle_spool(backed, ack=False)  # already in the spool: just let go of the claim
         fresh = [item for item in items if item[2].__dict__.get("_spool_id") is None]
-        lost = self.spool.put([item[3] or encode_json(item[1]) for item in fresh]) if fresh else 0
+        datas = [item[3] or encode_json(complete_annotation(item[1])) for item in fresh]
+        lost = self.spool.put(datas) if datas else 0
         self._counters.spooled += len(fresh)
         if lost:
             self._counters.drop(DropReason.SPOOL_FULL, lost)
