@@ -10,7 +10,7 @@ elsewhere, e.g. the EU endpoint). Without it, the bundled local collector starts
 from __future__ import annotations
 
 import os
-from typing import Any, Optional
+from typing import Any
 
 import amplitude_legacy as Amplitude
 from amplitude_legacy.testing import Collector
@@ -26,7 +26,9 @@ def add_route(payload: Amplitude.MiddlewarePayload, next: Amplitude.MiddlewareNe
     next(payload)
 
 
-def drop_health_checks(payload: Amplitude.MiddlewarePayload, next: Amplitude.MiddlewareNext) -> None:
+def drop_health_checks(
+    payload: Amplitude.MiddlewarePayload, next: Amplitude.MiddlewareNext
+) -> None:
     """Filter: events of type "Health Check" never leave the process."""
     if payload.event.event_type != "Health Check":
         next(payload)
@@ -35,7 +37,7 @@ def drop_health_checks(payload: Amplitude.MiddlewarePayload, next: Amplitude.Mid
 def main() -> int:
     """Log a few events, identify a user, flush, and report what happened."""
     api_key = os.environ.get("AMPLITUDE_API_KEY")
-    collector: Optional[Collector] = None
+    collector: Collector | None = None
     options: dict[str, Any] = {}
     if api_key:
         if os.environ.get("AMPLITUDE_SERVER_URL"):
@@ -50,7 +52,11 @@ def main() -> int:
     client.addEventMiddleware(add_route).addEventMiddleware(drop_health_checks)
 
     clicked = client.logEvent(
-        {"event_type": "Button Clicked", "user_id": "user-123", "event_properties": {"color": "red"}},
+        {
+            "event_type": "Button Clicked",
+            "user_id": "user-123",
+            "event_properties": {"color": "red"},
+        },
         {"route": "/home"},
     )
     health = client.logEvent({"event_type": "Health Check", "device_id": "probe-0001"})
@@ -59,7 +65,11 @@ def main() -> int:
     )
 
     result = client.flush(timeout=10)
-    for name, future in (("Button Clicked", clicked), ("Health Check", health), ("$identify", identified)):
+    for name, future in (
+        ("Button Clicked", clicked),
+        ("Health Check", health),
+        ("$identify", identified),
+    ):
         response = future.result(timeout=10)
         print(f"{name:>15}: {response.status} ({response.status_code})")
     print(f"flush: sent={result.sent} dropped={result.dropped} pending={result.pending}")

@@ -52,15 +52,7 @@ _INCLUDE = re.compile(r"^\s*(--8<--.*)?$")
 #: Blocks known to fail, by (page, a line of the block): the page still runs its other blocks
 #: and the test is an expected failure naming the reason. Strict: a listed block that passes
 #: fails the test, so the entry is removed once the page is fixed.
-KNOWN_BROKEN: Dict[Tuple[str, str], str] = {
-    (
-        "README.md",
-        'client = Amplitude.init("API_KEY", Amplitude.Options(upload_interval_in_sec=10))',
-    ): (
-        "README 'Use': the four init() lines are alternatives, but run in order the last one "
-        "(uploadIntervalInSec=10) is in effect, so future.result(timeout=10) times out"
-    ),
-}
+KNOWN_BROKEN: Dict[Tuple[str, str], str] = {}
 
 
 class Snippet(NamedTuple):
