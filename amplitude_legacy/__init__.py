@@ -50,8 +50,8 @@ from amplitude_legacy._transport import (
 )
 from amplitude_legacy._version import __version__
 
-#: Legacy spelling: ``Amplitude.getInstance()`` / ``Amplitude.getInstance("name")``.
 getInstance = get_instance
+"""Legacy spelling of ``get_instance``: ``Amplitude.getInstance()`` or ``getInstance("name")``."""
 
 __all__ = [
     "DEFAULT_RETRY_TIMEOUTS",

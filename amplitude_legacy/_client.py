@@ -92,7 +92,7 @@ class NodeClient(PluginApiMixin):
     Raises:
         OptionsError: a bad option (the message names it) or an API key that is not a string.
 
-    Example:
+    Examples:
         >>> client = NodeClient("API_KEY", {"serverUrl": collector.http_api_url})
         >>> client.logEvent({"event_type": "Signed Up", "user_id": "user-123"}).result(10).status
         <Status.SUCCESS: 'success'>
@@ -453,7 +453,7 @@ class NodeClient(PluginApiMixin):
         The worker thread does the work; the wait happens on the loop's default executor (and
         not at all when nothing is pending).
 
-        Example:
+        Examples:
             >>> result = await client.flush_async(timeout=5)
         """
         worker = self._worker
@@ -545,7 +545,7 @@ def init(
     Raises:
         OptionsError: a bad option; the message names it.
 
-    Example:
+    Examples:
         >>> import amplitude_legacy as Amplitude
         >>> client = Amplitude.init("API_KEY", {"uploadIntervalInSec": 10})
     """

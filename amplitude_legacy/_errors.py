@@ -38,7 +38,7 @@ class OptionsError(AmplitudeError, ValueError):
     Attributes:
         option: the legacy (camelCase) name of the offending option.
 
-    Example:
+    Examples:
         >>> import amplitude_legacy as Amplitude
         >>> try:
         ...     Amplitude.init("KEY", {"maxCachedEvent": 10})

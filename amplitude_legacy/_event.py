@@ -27,8 +27,8 @@ __all__ = [
     "new_insert_id",
 ]
 
-#: The ``library`` field of every event: this SDK's own name, never ``amplitude-node``.
 LIBRARY = f"amplitude-legacy-python/{__version__}"
+"""The ``library`` field of every event: this SDK's own name and version."""
 
 #: Every event field of the HTTP V2 API (``http-api.md`` §1.4) that ``Event`` exposes as an
 #: attribute. Reading an absent one gives ``None``; other keys are still sent as they are.
@@ -51,7 +51,7 @@ class Event(dict):  # type: ignore[type-arg]
     ``event.user_id = "u"`` writes it. Unknown attribute names raise ``AttributeError``
     so typos are caught; use item access for keys outside ``EVENT_FIELDS``.
 
-    Example:
+    Examples:
         >>> e = Event(event_type="Button Clicked", user_id="user-123")
         >>> e.event_properties = {"color": "red"}
         >>> e.device_id is None, e["event_properties"]["color"]

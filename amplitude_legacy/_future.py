@@ -33,7 +33,7 @@ class EventFuture(Future["Response"]):
     ``wait_async()`` for an ``asyncio.Future``. It cannot be cancelled: once logged, an event is
     delivered or dropped, and the future says which.
 
-    Example:
+    Examples:
         >>> response = client.logEvent({"event_type": "e", "user_id": "user-1"}).result(10)
         >>> response.status == "success"
         True

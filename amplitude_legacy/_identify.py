@@ -152,7 +152,7 @@ class Identify:
 
     Every method returns ``self`` and has its legacy camelCase alias (``setOnce``, ...).
 
-    Example:
+    Examples:
         >>> idf = Identify().set("plan", "pro").add("logins", 1).setGroup("org", "acme")
         >>> idf.identify_user("user-1")["user_properties"]
         {'$set': {'plan': 'pro', 'org': 'acme'}, '$add': {'logins': 1}}
@@ -415,7 +415,7 @@ class Revenue:
     positive ``int``) logs a warning and leaves the field unchanged; nothing raises. Unlike the
     Python SDK, an ``int`` price or revenue is accepted and stored as ``float``.
 
-    Example:
+    Examples:
         >>> rev = Revenue().set_product_id("sku-1").set_price(3.99).set_quantity(3)
         >>> rev.to_event(user_id="user-1")["event_properties"]
         {'$productId': 'sku-1', '$quantity': 3, '$price': 3.99}

@@ -24,7 +24,7 @@ class MiddlewarePayload:
             a new one, and pass the payload on with ``next(payload)``.
         extra: the second argument of ``logEvent``, by reference; never sent to Amplitude.
 
-    Example:
+    Examples:
         >>> def add_route(payload, next):
         ...     payload.event.event_properties = {"route": payload.extra["route"]}
         ...     next(payload)
@@ -47,10 +47,10 @@ class MiddlewarePayload:
 
 
 PayloadLike = Union[MiddlewarePayload, Mapping[str, Any]]
-#: ``next(payload)``: hand the payload to the next middleware (or to the client).
 MiddlewareNext = Callable[[MiddlewarePayload], None]
-#: ``middleware(payload, next)``: a legacy middleware.
+"""``next(payload)``: hand the payload to the next middleware (or to the client)."""
 Middleware = Callable[[MiddlewarePayload, MiddlewareNext], None]
+"""``middleware(payload, next)``: a legacy middleware; not calling ``next`` stops the event."""
 
 
 class _Run:

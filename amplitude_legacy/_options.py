@@ -22,7 +22,6 @@ __all__ = ["DEFAULT_RETRY_TIMEOUTS", "LogLevel", "Options", "resolve_options"]
 
 log = logging.getLogger("amplitude_legacy")
 
-#: Legacy default: one retry per entry, the wait (ms) before that retry. Sum 12.6 s.
 DEFAULT_RETRY_TIMEOUTS: Tuple[int, ...] = (
     100,
     100,
@@ -37,6 +36,7 @@ DEFAULT_RETRY_TIMEOUTS: Tuple[int, ...] = (
     3200,
     3200,
 )
+"""Legacy default: one retry per entry, the wait (ms) before that retry. Sum 12.6 s."""
 
 US_HTTP_API_URL = "https://api2.amplitude.com/2/httpapi"
 US_BATCH_URL = "https://api2.amplitude.com/batch"

@@ -121,7 +121,7 @@ def _plugin_type(plugin: Any) -> PluginType:
 class PluginApiMixin:
     """Plugins and the new-style API (``track``, ``revenue``, ``setGroup``, ...) on ``NodeClient``.
 
-    Example:
+    Examples:
         >>> from amplitude_legacy.plugins import EnrichmentPlugin
         >>> class AddEnv(EnrichmentPlugin):
         ...     def execute(self, event):
@@ -170,7 +170,7 @@ class PluginApiMixin:
             TypeError: ``name`` is not a non-empty ``str``, or a destination has no ``execute``.
             ValueError: an unknown ``type``, or a plugin with this name is already added.
 
-        Example:
+        Examples:
             >>> client.add(MiddlewarePlugin(add_env)).add(Mirror())  # doctest: +ELLIPSIS
             <...>
         """
@@ -214,7 +214,7 @@ class PluginApiMixin:
         Returns:
             The client.
 
-        Example:
+        Examples:
             >>> client.add(Mirror()).remove("mirror")  # doctest: +ELLIPSIS
             <...>
         """
@@ -286,7 +286,7 @@ class PluginApiMixin:
         Raises:
             TypeError: ``event_options`` is neither a dict nor an official ``EventOptions``.
 
-        Example:
+        Examples:
             >>> client.track("Song Played", {"genre": "jazz"}, {"user_id": "user-1"}).result(10)
             Result(event=Event({...}), code=200, message='Event tracked successfully')
         """
@@ -381,7 +381,7 @@ class PluginApiMixin:
         Returns:
             A future of the ``Result``.
 
-        Example:
+        Examples:
             >>> client.setGroup("org", ["acme", "beta"], {"user_id": "user-1"}).result(10).code
             200
         """
@@ -405,7 +405,7 @@ class PluginApiMixin:
         Returns:
             A future of the ``Result``.
 
-        Example:
+        Examples:
             >>> rev = Revenue().set_product_id("sku-1").set_price(3.99).set_quantity(3)
             >>> client.revenue(rev, {"user_id": "user-1"}).result(10).code
             200

@@ -82,7 +82,7 @@ class Response:
             ``None`` when delivered. The reasons are the keys of ``client.stats().dropped``.
         error: a human-readable detail (the server's ``error`` or the local failure).
 
-    Example:
+    Examples:
         >>> r = Response(Status.SUCCESS, 200, {"code": 200, "events_ingested": 1})
         >>> r.status == "success", r.camel_body["eventsIngested"]
         (True, 1)

@@ -260,7 +260,7 @@ class RetryPolicy:
     already made for a batch; ``delay(attempt)`` is the wait before the next one, or ``None``
     when the schedule is spent and the batch is dropped as ``retries_exhausted``.
 
-    Example:
+    Examples:
         >>> policy = RetryPolicy((100, 200))
         >>> policy.delay(0), policy.delay(1), policy.delay(2)
         (0.1, 0.2, None)
@@ -329,7 +329,7 @@ class OfflineRetryHandler(_BuiltinRetryHandler):
     sent, oldest first, with the next upload (or the next ``flush``). Beyond
     ``maxCachedEvents`` kept events, the oldest are dropped (counted as ``queue_full``).
 
-    Example:
+    Examples:
         >>> client = init("API_KEY", {"retryClass": OfflineRetryHandler()})
     """
 
@@ -337,3 +337,4 @@ class OfflineRetryHandler(_BuiltinRetryHandler):
 
 
 DefaultRetryHandler = RetryHandler
+"""The legacy SDK's other name for ``RetryHandler``."""

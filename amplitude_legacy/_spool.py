@@ -225,7 +225,7 @@ class Spool:
     Raises:
         ValueError: a bad ``mode`` or bound (the only exception any method raises).
 
-    Example:
+    Examples:
         >>> spool = Spool("/var/lib/app/amplitude.spool")
         >>> spool.put([b'{"event_type":"e","user_id":"user-1"}'])
         0

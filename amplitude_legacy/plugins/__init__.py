@@ -14,7 +14,7 @@
 The official SDK (``amplitude-analytics``) is optional: ``pip install amplitude_legacy[official]``.
 This package imports without it; building a ``LegacyClient`` without it raises ``ImportError``.
 
-Example:
+Examples:
     >>> from amplitude_legacy.plugins import MiddlewarePlugin
     >>> import amplitude
     >>> official_client = amplitude.Amplitude("API_KEY")

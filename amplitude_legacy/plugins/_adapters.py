@@ -43,6 +43,7 @@ log = logging.getLogger("amplitude_legacy")
 
 #: What to run when the official SDK is missing (the text of the ``ImportError``).
 INSTALL_HINT = "pip install amplitude_legacy[official]"
+"""What to install for the official-SDK shim."""
 
 #: Our wire names that the official ``BaseEvent`` spells differently (its attribute names).
 _TO_OFFICIAL_KEYS: Mapping[str, str] = {"productId": "product_id", "revenueType": "revenue_type"}
@@ -63,7 +64,7 @@ def load_official() -> ModuleType:
     Raises:
         ImportError: the package is not installed; the message is ``INSTALL_HINT``.
 
-    Example:
+    Examples:
         >>> load_official().Amplitude  # doctest: +ELLIPSIS
         <class 'amplitude.client.Amplitude'>
     """
@@ -149,7 +150,7 @@ def to_official_event(event: Mapping[str, Any], official: ModuleType | None = No
     Returns:
         A new ``amplitude.BaseEvent`` (or subclass).
 
-    Example:
+    Examples:
         >>> e = to_official_event({"event_type": "Buy", "user_id": "user-1", "productId": "p"})
         >>> e.product_id, e.get_event_body()["productId"]
         ('p', 'p')
@@ -174,7 +175,7 @@ def from_official_event(event: Any) -> Event:
     Returns:
         A new ``Event``, deep-copied: changing it never changes ``event``.
 
-    Example:
+    Examples:
         >>> from amplitude import BaseEvent
         >>> from_official_event(BaseEvent("Buy", user_id="user-1", product_id="p"))["productId"]
         'p'
@@ -225,7 +226,7 @@ class MiddlewarePlugin:
     Raises:
         TypeError: ``middleware`` is not callable.
 
-    Example:
+    Examples:
         >>> import amplitude
         >>> def add_env(payload, next):
         ...     payload.event.event_properties = {"env": "prod"}
@@ -356,7 +357,7 @@ class PluginMiddleware:
             of the default logging and ``errors`` count (``client.add`` passes the client's
             counter).
 
-    Example:
+    Examples:
         >>> client.addEventMiddleware(PluginMiddleware(AddEnv()))  # doctest: +ELLIPSIS
         <...>
     """

@@ -66,6 +66,7 @@ UNSUPPORTED_OPTIONS: Mapping[str, str] = {
     "exitFlushTimeout": "the official SDK flushes at exit without a bound",
     "gzip": "the official SDK never compresses request bodies",
 }
+"""Legacy options with no equivalent in the official SDK, and what to do instead."""
 _UNSUPPORTED_FIELDS = {
     "debug": "debug",
     "log_level": "logLevel",
@@ -82,6 +83,7 @@ _DEFAULTS = Options()
 #: How long ``flush()``/``shutdown()`` wait when given no timeout: the official SDK reports no
 #: outcome for some events (invalid API key, a 2xx body without ``code``), so waiting must end.
 DEFAULT_FLUSH_TIMEOUT = 30.0
+"""How long ``LegacyClient.flush(None)`` waits at most (seconds)."""
 #: The attribute of an official event that links it to its legacy future (never sent).
 _LINK = "_amplitude_legacy"
 _STOPPED = "stopped"
@@ -163,7 +165,7 @@ def options_to_plugin_config(
         ImportError: ``plan``/``ingestionMetadata`` are set and ``amplitude-analytics`` is not
             installed.
 
-    Example:
+    Examples:
         >>> options_to_plugin_config({"uploadIntervalInSec": 2, "retryClass": MyRetry()})
         ({'flush_interval_millis': 2000}, ['retryClass'])
     """
@@ -215,7 +217,7 @@ def official_config(options: OptionsLike = None, **config: Any) -> Any:
         ImportError: ``amplitude-analytics`` is not installed.
         OptionsError: a bad legacy option.
 
-    Example:
+    Examples:
         >>> import amplitude
         >>> client = amplitude.Amplitude("API_KEY", official_config({"uploadIntervalInSec": 1}))
     """
@@ -411,7 +413,7 @@ class LegacyClient:
             (``pip install amplitude_legacy[official]``).
         OptionsError: a bad option, or an API key that is not a string.
 
-    Example:
+    Examples:
         >>> client = LegacyClient("API_KEY", {"serverUrl": url, "uploadIntervalInSec": 0.05})
         >>> client.logEvent({"event_type": "Signed Up", "user_id": "user-123"}).result(10).status
         <Status.SUCCESS: 'success'>

@@ -36,7 +36,7 @@ class PluginType(str, Enum):
     A ``str`` enum, so ``PluginType.BEFORE == "before"`` holds and plain strings work wherever a
     ``PluginType`` is expected.
 
-    Example:
+    Examples:
         >>> PluginType("enrichment") is PluginType.ENRICHMENT
         True
     """
@@ -64,7 +64,7 @@ class Plugin(Protocol):
     ``enrichment`` plugins return the event (the same ``Event`` changed in place, or a new
     mapping) or ``None`` to drop it; a ``destination``'s return value is ignored.
 
-    Example:
+    Examples:
         >>> class Stamp:
         ...     name = "stamp"
         ...     type = "enrichment"
@@ -95,7 +95,7 @@ class Result:
         message: ``"Event tracked successfully"`` when delivered, else why not.
         response: the legacy ``Response`` the same event resolved with (status, reason, body).
 
-    Example:
+    Examples:
         >>> result = client.track("Signed Up", None, {"user_id": "user-123"}).result(10)
         >>> result.code, result.message
         (200, 'Event tracked successfully')
@@ -115,7 +115,7 @@ class Result:
 class ResultFuture(Future[Result]):
     """A ``concurrent.futures.Future`` of a ``Result`` that never raises; also awaitable.
 
-    Example:
+    Examples:
         >>> future = client.track("Signed Up", None, {"user_id": "user-123"})
         >>> future.result(10).code
         200
@@ -170,7 +170,7 @@ class BeforePlugin(_BasePlugin):
 
     Override ``execute``; return the event, or ``None`` to drop it.
 
-    Example:
+    Examples:
         >>> class DropBots(BeforePlugin):
         ...     def execute(self, event):
         ...         return None if (event.user_id or "").startswith("bot-") else event
@@ -197,7 +197,7 @@ class EnrichmentPlugin(_BasePlugin):
 
     Override ``execute``; return the event, or ``None`` to drop it.
 
-    Example:
+    Examples:
         >>> class AddEnv(EnrichmentPlugin):
         ...     def execute(self, event):
         ...         event.event_properties = {**(event.event_properties or {}), "env": "prod"}
@@ -228,7 +228,7 @@ class DestinationPlugin(_BasePlugin):
     your own queue and send from ``flush``). Its return value is ignored; an exception is logged
     and counted and never affects the upload or other destinations.
 
-    Example:
+    Examples:
         >>> class Mirror(DestinationPlugin):
         ...     def __init__(self):
         ...         super().__init__("mirror")

@@ -107,7 +107,7 @@ class Collector:
     It serves ``POST /2/httpapi`` and ``POST /batch``, validates requests like the real API
     (http-api.md §7), records what it accepted, and can be scripted to fail per test.
 
-    Example:
+    Examples:
         >>> import json, urllib.request
         >>> with Collector() as collector:
         ...     body = {"api_key": "k", "events": [{"event_type": "e", "user_id": "user-1"}]}

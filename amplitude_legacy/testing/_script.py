@@ -88,6 +88,7 @@ class Delay:
 
 #: One scripted behaviour; see :meth:`Collector.script`.
 Step = Union[Reply, Drop, AcceptThenDrop, Delay]
+"""Any fault-script step accepted by ``Collector.script``."""
 
 
 def standard_body(
