@@ -10,7 +10,7 @@
 The public surface is ``__all__``; everything in ``_``-prefixed modules is private.
 """
 
-from amplitude_legacy._client import LIBRARY, NodeClient, get_instance, init
+from amplitude_legacy._client import LIBRARY, NodeClient, create_instance, get_instance, init
 from amplitude_legacy._errors import (
     AmplitudeError,
     ClientClosedError,
@@ -52,6 +52,8 @@ from amplitude_legacy._version import __version__
 
 getInstance = get_instance
 """Legacy spelling of ``get_instance``: ``Amplitude.getInstance()`` or ``getInstance("name")``."""
+createInstance = create_instance
+"""The plugin API's spelling of ``create_instance``."""
 
 __all__ = [
     "DEFAULT_RETRY_TIMEOUTS",
@@ -91,6 +93,8 @@ __all__ = [
     "Urllib3Transport",
     "__version__",
     "classify",
+    "createInstance",
+    "create_instance",
     "flushing",
     "getInstance",
     "get_instance",

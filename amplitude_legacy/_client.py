@@ -41,7 +41,14 @@ from amplitude_legacy._transport import (
 )
 from amplitude_legacy._worker import Worker, encode_json
 
-__all__ = ["DEFAULT_INSTANCE", "LIBRARY", "NodeClient", "get_instance", "init"]
+__all__ = [
+    "DEFAULT_INSTANCE",
+    "LIBRARY",
+    "NodeClient",
+    "create_instance",
+    "get_instance",
+    "init",
+]
 
 log = logging.getLogger("amplitude_legacy")
 
@@ -557,6 +564,26 @@ def init(
     if previous is not None and previous is not client:
         previous.shutdown(previous.getOptions().exit_flush_timeout)
     return client
+
+
+def create_instance(api_key: str, options: OptionsArg = None, **kwargs: Any) -> NodeClient:
+    """A new, independent client that ``getInstance`` does not know about (plugin API style).
+
+    The plugin API's ``createInstance()`` gives a second client with its own queue, plugins
+    and options; this is the same, with the key and options given at once.
+
+    Args:
+        api_key: the Amplitude project's API key.
+        options: a camelCase dict, an ``Options`` or ``None``.
+        **kwargs: options as snake_case keywords.
+
+    Returns:
+        A new ``NodeClient``.
+
+    Examples:
+        >>> backfill = Amplitude.createInstance("API_KEY", use_batch=True)
+    """
+    return NodeClient(api_key, options, **kwargs)
 
 
 def get_instance(name: str | None = None) -> NodeClient:

@@ -49,6 +49,8 @@ EXPECTED_ALL = [
     "Urllib3Transport",
     "__version__",
     "classify",
+    "createInstance",
+    "create_instance",
     "flushing",
     "getInstance",
     "get_instance",

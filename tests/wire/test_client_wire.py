@@ -383,3 +383,16 @@ def test_api_key_never_logged(collector: Collector, caplog: pytest.LogCaptureFix
     text = caplog.text + json.dumps([r.getMessage() for r in caplog.records])
     assert "rejected the API key" in text
     assert secret not in text
+
+
+def test_create_instance_is_independent(collector: Collector) -> None:
+    """createInstance gives a second client that getInstance does not return."""
+    default = Amplitude.init(API_KEY, server_url=collector.http_api_url)
+    other = Amplitude.createInstance(API_KEY, server_url=collector.batch_url)
+    try:
+        assert Amplitude.getInstance() is default and other is not default
+        assert other.logEvent(event()).result(5).status is Status.SUCCESS
+        assert collector.requests[0].path == "/batch"
+    finally:
+        default.shutdown(2)
+        other.shutdown(2)
