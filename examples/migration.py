@@ -19,12 +19,11 @@ official ``amplitude-analytics`` SDK.
 
 from __future__ import annotations
 
-import os
 from typing import Any, Dict, List
 
 import amplitude_legacy as Amplitude
 from amplitude_legacy.plugins import DestinationPlugin, MiddlewarePlugin, Result
-from amplitude_legacy.testing import Collector
+from amplitude_legacy.testing import target_from_env
 
 
 def add_route(payload: Amplitude.MiddlewarePayload, next: Amplitude.MiddlewareNext) -> None:
@@ -79,19 +78,10 @@ def wire_view(event: Dict[str, Any]) -> Dict[str, Any]:
 
 def main() -> int:
     """Run both call sites on one client and compare what reached the collector."""
-    api_key = os.environ.get("AMPLITUDE_API_KEY")
-    collector: Collector | None = None
-    options: Dict[str, Any] = {}
-    if api_key:
-        if os.environ.get("AMPLITUDE_SERVER_URL"):
-            options["serverUrl"] = os.environ["AMPLITUDE_SERVER_URL"]
-    else:
-        collector = Collector().start()
-        api_key = "LOCAL_TEST_KEY"
-        options["serverUrl"] = collector.http_api_url
-        print(f"No AMPLITUDE_API_KEY: sending to the bundled collector at {collector.url}")
-
-    client = Amplitude.init(api_key, options)
+    # Amplitude when AMPLITUDE_API_KEY is set, else the bundled collector on 127.0.0.1.
+    target = target_from_env()
+    collector = target.collector
+    client = Amplitude.init(target.api_key, target.options)
     # Before, the middleware was added with client.addEventMiddleware(add_route). As a plugin
     # it runs for both call sites (enrichment plugins join the same chain).
     counter = PlayCounter()

@@ -9,11 +9,8 @@ elsewhere, e.g. the EU endpoint). Without it, the bundled local collector starts
 
 from __future__ import annotations
 
-import os
-from typing import Any
-
 import amplitude_legacy as Amplitude
-from amplitude_legacy.testing import Collector
+from amplitude_legacy.testing import target_from_env
 
 
 def add_route(payload: Amplitude.MiddlewarePayload, next: Amplitude.MiddlewareNext) -> None:
@@ -36,19 +33,10 @@ def drop_health_checks(
 
 def main() -> int:
     """Log a few events, identify a user, flush, and report what happened."""
-    api_key = os.environ.get("AMPLITUDE_API_KEY")
-    collector: Collector | None = None
-    options: dict[str, Any] = {}
-    if api_key:
-        if os.environ.get("AMPLITUDE_SERVER_URL"):
-            options["serverUrl"] = os.environ["AMPLITUDE_SERVER_URL"]
-    else:
-        collector = Collector().start()
-        api_key = "LOCAL_TEST_KEY"
-        options["serverUrl"] = collector.http_api_url
-        print(f"No AMPLITUDE_API_KEY: sending to the bundled collector at {collector.url}")
-
-    client = Amplitude.init(api_key, options)
+    # Amplitude when AMPLITUDE_API_KEY is set, else the bundled collector on 127.0.0.1.
+    target = target_from_env()
+    collector = target.collector
+    client = Amplitude.init(target.api_key, target.options)
     client.addEventMiddleware(add_route).addEventMiddleware(drop_health_checks)
 
     clicked = client.logEvent(

@@ -17,16 +17,15 @@ temporary file. The script checks that the archive holds exactly what was delive
 from __future__ import annotations
 
 import json
-import os
 import queue
 import sys
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, List
 
 import amplitude_legacy as Amplitude
-from amplitude_legacy.testing import Collector
+from amplitude_legacy.testing import target_from_env
 
 _STOP = object()
 
@@ -81,17 +80,9 @@ def drop_health_checks(
 
 def main(argv: List[str]) -> int:
     """Log a few events through the archive middleware and compare both destinations."""
-    api_key = os.environ.get("AMPLITUDE_API_KEY")
-    collector: Collector | None = None
-    options: Dict[str, Any] = {}
-    if api_key:
-        if os.environ.get("AMPLITUDE_SERVER_URL"):
-            options["serverUrl"] = os.environ["AMPLITUDE_SERVER_URL"]
-    else:
-        collector = Collector().start()
-        api_key = "LOCAL_TEST_KEY"
-        options["serverUrl"] = collector.http_api_url
-        print(f"No AMPLITUDE_API_KEY: sending to the bundled collector at {collector.url}")
+    # Amplitude when AMPLITUDE_API_KEY is set, else the bundled collector on 127.0.0.1.
+    target = target_from_env()
+    collector = target.collector
 
     if len(argv) > 1:
         path = Path(argv[1])
@@ -99,7 +90,7 @@ def main(argv: List[str]) -> int:
         path = Path(tempfile.mkdtemp(prefix="amplitude-archive-")) / "events.jsonl"
     archive = JsonlArchive(path)
 
-    client = Amplitude.init(api_key, options)
+    client = Amplitude.init(target.api_key, target.options)
     client.addEventMiddleware(drop_health_checks).addEventMiddleware(archive.middleware)
     futures = [
         client.logEvent({"event_type": "Signed Up", "user_id": "user-123"}),

@@ -18,14 +18,13 @@ from its shutdown hook.
 
 from __future__ import annotations
 
-import os
 import uuid
 from typing import Any, Dict
 
 from flask import Flask, Response, g, jsonify, request
 
 import amplitude_legacy as Amplitude
-from amplitude_legacy.testing import Collector
+from amplitude_legacy.testing import target_from_env
 
 HEALTH_ROUTES = frozenset({"/healthz", "/readyz"})
 
@@ -94,19 +93,11 @@ def create_app(client: Amplitude.NodeClient) -> Flask:
 
 def main() -> int:
     """Serve a few requests in-process, flush, and report what reached the collector."""
-    api_key = os.environ.get("AMPLITUDE_API_KEY")
-    collector: Collector | None = None
-    options: Dict[str, Any] = {}
-    if api_key:
-        if os.environ.get("AMPLITUDE_SERVER_URL"):
-            options["serverUrl"] = os.environ["AMPLITUDE_SERVER_URL"]
-    else:
-        collector = Collector().start()
-        api_key = "LOCAL_TEST_KEY"
-        options["serverUrl"] = collector.http_api_url
-        print(f"No AMPLITUDE_API_KEY: sending to the bundled collector at {collector.url}")
+    # Amplitude when AMPLITUDE_API_KEY is set, else the bundled collector on 127.0.0.1.
+    target = target_from_env()
+    collector = target.collector
 
-    client = Amplitude.init(api_key, options)
+    client = Amplitude.init(target.api_key, target.options)
     client.addEventMiddleware(add_request_context).addEventMiddleware(drop_health_checks)
     app = create_app(client)
 

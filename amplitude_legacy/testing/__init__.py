@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Dict, List
 if TYPE_CHECKING:
     from amplitude_legacy.testing._collector import CapturedRequest, Collector
     from amplitude_legacy.testing._script import AcceptThenDrop, Delay, Drop, Reply, Step
+    from amplitude_legacy.testing._target import Target, target_from_env
 
 __all__ = [
     "AcceptThenDrop",
@@ -26,6 +27,8 @@ __all__ = [
     "Drop",
     "Reply",
     "Step",
+    "Target",
+    "target_from_env",
 ]
 
 # Resolved on first access (PEP 562): the pytest plugin lives in this package and is imported by
@@ -38,6 +41,8 @@ _HOMES: Dict[str, str] = {
     "Drop": "amplitude_legacy.testing._script",
     "Reply": "amplitude_legacy.testing._script",
     "Step": "amplitude_legacy.testing._script",
+    "Target": "amplitude_legacy.testing._target",
+    "target_from_env": "amplitude_legacy.testing._target",
 }
 
 

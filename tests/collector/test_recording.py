@@ -212,6 +212,8 @@ def test_public_surface() -> None:
         "Drop",
         "Reply",
         "Step",
+        "Target",
+        "target_from_env",
     }
     for name in testing.__all__:
         assert getattr(testing, name) is not None
