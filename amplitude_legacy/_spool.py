@@ -201,10 +201,10 @@ class Spool:
             ``<path>-shm`` live next to it.
         mode: ``"on_failure"`` (default) or ``"always"``. Both use WAL mode. ``on_failure``
             uses ``synchronous=NORMAL``: a committed write survives a crash or ``kill -9`` of
-            the process (it is in the OS's cache), an OS crash or power loss may lose the last
-            writes. ``always`` uses ``synchronous=FULL`` (an fsync per write): every write
-            survives power loss too, since the events exist nowhere else durable while
-            they wait to be sent.
+            the process (it is in the OS's cache); an OS crash or power loss may lose the last
+            writes. ``always`` writes each event ahead of sending, with the same setting: it
+            survives ``kill -9``. (An fsync per event, ``synchronous=FULL``, would survive power
+            loss too, at ~0.8 ms per event on the benchmark box instead of ~75 µs.)
         max_events: bound on the rows kept (default 1,000,000).
         max_bytes: bound on the sum of the rows' sizes (default 256 MiB); ``None``: no bound.
         lease_seconds: how long a claim made by ``take``/``write_ahead`` holds (default 300 s).
@@ -674,8 +674,7 @@ class Spool:
                 log.warning(
                     "amplitude_legacy: the spool %s cannot use WAL mode (%s)", self.path, journal
                 )
-            synchronous = "FULL" if self.mode == "always" else "NORMAL"
-            conn.execute(f"PRAGMA synchronous = {synchronous}")
+            conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute(f"PRAGMA journal_size_limit = {_JOURNAL_SIZE_LIMIT}")
             self._ensure_schema(conn)
         except BaseException:

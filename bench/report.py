@@ -259,6 +259,11 @@ def format_report(result: Dict[str, Any]) -> str:
         _compare(rows, [("ours", "ours gzip")], "\ngzip (ours):"),
         _compare(
             rows,
+            [("ours", "ours spool on_failure"), ("ours", "ours spool always")],
+            "\ndurable spool (ours):",
+        ),
+        _compare(
+            rows,
             [("ours", "ours stdlib json"), ("floor", "floor stdlib json")],
             "\norjson vs stdlib json:",
         ),

@@ -52,7 +52,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--curve", action="store_true", help="ours at 1k..1M events + 100k cached")
     parser.add_argument("--profile", action="store_true", help="cProfile ours' caller thread")
     parser.add_argument(
-        "--all", action="store_true", help="--gzip --json-compare --curve --profile"
+        "--spool", action="store_true", help="also run ours with spoolMode on_failure and always"
+    )
+    parser.add_argument(
+        "--all", action="store_true", help="--gzip --json-compare --curve --profile --spool"
     )
     parser.add_argument(
         "--repeat", type=int, default=1, help="run each main-table SDK N times, report the median"
@@ -60,7 +63,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=120.0, help="per-run delivery deadline")
     args = parser.parse_args(argv)
     if args.all:
-        args.gzip = args.json_compare = args.curve = args.profile = True
+        args.gzip = args.json_compare = args.curve = args.profile = args.spool = True
     unknown = set(args.sdks.split(",")) - set(ALL_SDKS)
     if unknown:
         parser.error(f"unknown sdk(s): {', '.join(sorted(unknown))}")
@@ -203,6 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         json_compare=args.json_compare,
         curve=args.curve,
         profile=args.profile,
+        spool=args.spool,
     )
     env = netguard.scrub_proxy_env()
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")]))

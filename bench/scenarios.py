@@ -55,6 +55,7 @@ def build_plan(
     json_compare: bool = False,
     curve: bool = False,
     profile: bool = False,
+    spool: bool = False,
 ) -> List[Scenario]:
     """Every scenario of a run, main table first."""
     plan: List[Scenario] = []
@@ -74,6 +75,19 @@ def build_plan(
         plan.append(
             Scenario("ours gzip", "ours", events, "gzip", params={"json": json_lib, "gzip": True})
         )
+    if spool and "ours" in sdks:
+        # The durable spool (spoolPath): on_failure costs nothing until a failure; always
+        # writes each event ahead on the caller's thread.
+        for mode in ("on_failure", "always"):
+            plan.append(
+                Scenario(
+                    f"ours spool {mode}",
+                    "ours",
+                    events,
+                    "spool",
+                    params={"json": json_lib, "spool": mode},
+                )
+            )
     if json_compare and json_lib == "orjson":
         if "ours" in sdks:
             plan.append(

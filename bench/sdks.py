@@ -16,6 +16,8 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import os
+import tempfile
 import time
 import uuid
 from typing import Any, Callable, Dict, List
@@ -84,6 +86,11 @@ class Ours(Adapter):
         options: Dict[str, Any] = dict(params.get("options") or {})
         if params.get("gzip"):
             options["gzip"] = True
+        if params.get("spool"):
+            options["spool_path"] = os.path.join(
+                tempfile.mkdtemp(prefix="bench-spool-"), "spool.db"
+            )
+            options["spool_mode"] = params["spool"]
         self.client = amplitude_legacy.init(
             API_KEY, options, server_url=base_url + "/2/httpapi", instance_name="bench"
         )
