@@ -34,7 +34,7 @@ from amplitude_legacy._retry import (
 )
 from amplitude_legacy._spool import Spool
 from amplitude_legacy._stats import Counters, DropLog, FlushResult
-from amplitude_legacy._transport import Transport
+from amplitude_legacy._transport import HttpResponse, Transport
 
 __all__ = ["MAX_EVENTS_PER_REQUEST", "Worker"]
 
@@ -97,12 +97,76 @@ class _Batch:
         return (self.due, self.items[0][0]) < (other.due, other.items[0][0])
 
 
+#: What ``_next_batch`` returns when the request on the wire has its answer.
+_COLLECT = _Batch([])
+
+
 class _FlushRequest:
     __slots__ = ("done", "target")
 
     def __init__(self, target: int) -> None:
         self.target = target  # every event with a smaller seq must be resolved
         self.done = threading.Event()
+
+
+class _Exchange:
+    """One request handed to the I/O thread, and what came back."""
+
+    __slots__ = ("answer", "batch", "body", "done", "error", "timeout")
+
+    def __init__(self, batch: _Batch, body: bytes, timeout: float | None) -> None:
+        self.batch = batch
+        self.body = body
+        self.timeout = timeout
+        self.answer: HttpResponse | None = None
+        self.error: BaseException | None = None
+        self.done = threading.Event()
+
+
+class _Sender:
+    """A thread that only puts requests on the wire, one at a time.
+
+    While a request waits for its answer (the GIL released), the worker encodes the next
+    batch; the answer is applied on the worker, so all queue and retry state keeps one owner.
+    """
+
+    def __init__(self, worker: Worker) -> None:
+        self._worker = worker
+        self._cond = threading.Condition(threading.Lock())
+        self._job: _Exchange | None = None
+        self._stopped = False
+        self._thread = threading.Thread(target=self._run, name="amplitude_legacy-io", daemon=True)
+        self._thread.start()
+
+    def submit(self, exchange: _Exchange) -> None:
+        """Send ``exchange`` next (the previous one has completed)."""
+        with self._cond:
+            self._job = exchange
+            self._cond.notify()
+
+    def stop(self) -> None:
+        """End the thread once it is idle (at shutdown)."""
+        with self._cond:
+            self._stopped = True
+            self._cond.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while self._job is None and not self._stopped:
+                    self._cond.wait()
+                if self._job is None:
+                    return
+                job, self._job = self._job, None
+            worker = self._worker
+            try:
+                job.answer = worker._transport.send(
+                    worker._url, job.body, worker._headers, job.timeout
+                )
+            except BaseException as exc:  # the worker classifies it; this thread never dies
+                job.error = exc
+            job.done.set()
+            worker._request_done()
 
 
 class Worker:
@@ -168,7 +232,9 @@ class Worker:
         self._retries: List[_Batch] = []  # heap by due time
         self._held: List[Item] = []  # OfflineRetryHandler: failed events wait for the next send
         self._carry: Item | None = None  # encoded, did not fit the last batch
-        self._in_flight: _Batch | None = None
+        self._in_flight: _Batch | None = None  # taken from the queue, being encoded
+        self._sending: _Exchange | None = None  # on the wire (at most one request at a time)
+        self._sender: _Sender | None = None
         self._flushes: List[_FlushRequest] = []
         self._window_deadline: float | None = None
         self._deadline = _INFINITY  # shutdown's deadline bounds every request
@@ -282,9 +348,24 @@ class Worker:
         while True:
             batch = self._next_batch()
             if batch is None:
+                self._collect()  # the last answer still counts (bounded by its timeout)
+                with self._cond:  # ... and whatever it left to retry cannot wait any more
+                    self._drop_everything(DropReason.SHUTDOWN_TIMEOUT)
+                if self._sender is not None:
+                    self._sender.stop()
                 return
             try:
-                self._send(batch)
+                if batch is _COLLECT:
+                    self._collect()
+                elif batch.items and self._custom_retry is not None:
+                    self._send_with_retry_class(batch.items)
+                elif batch.items:
+                    exchange = self._prepare(batch)  # encodes while the previous request waits
+                    self._collect()
+                    self._sending = exchange
+                    if self._sender is None:
+                        self._sender = _Sender(self)
+                    self._sender.submit(exchange)
             except BaseException as exc:  # never let the worker die: count and go on
                 log.exception("amplitude_legacy: unexpected error in the worker")
                 self._drop(batch.items, DropReason.RETRIES_EXHAUSTED, None, repr(exc))
@@ -292,6 +373,27 @@ class Worker:
                 with self._cond:
                     self._in_flight = None
                     self._complete_flushes()
+
+    def _request_done(self) -> None:
+        """Called by the I/O thread: wake the worker to apply the answer."""
+        with self._cond:
+            self._cond.notify()
+
+    def _collect(self) -> None:
+        """Wait for the request on the wire, if any, and apply its answer."""
+        exchange = self._sending
+        if exchange is None:
+            return
+        exchange.done.wait()
+        try:
+            self._complete(exchange)
+        except BaseException as exc:  # never let the worker die: count and go on
+            log.exception("amplitude_legacy: unexpected error in the worker")
+            self._drop(exchange.batch.items, DropReason.RETRIES_EXHAUSTED, None, repr(exc))
+        finally:
+            with self._cond:
+                self._sending = None
+                self._complete_flushes()
 
     def _next_batch(self) -> _Batch | None:
         """Wait until something is due and return it; ``None`` once the worker must stop."""
@@ -306,6 +408,8 @@ class Worker:
                 if self._closing:
                     self._drop_everything(DropReason.SHUTDOWN_TIMEOUT)
                     return None
+                if self._sending is not None and self._sending.done.is_set():
+                    return _COLLECT
                 now = time.monotonic()
                 if self._urgent:
                     batch = self._urgent.popleft()
@@ -332,12 +436,18 @@ class Worker:
                 if self._retries:
                     wake_at = min(wake_at, self._retries[0].due)
                 wake_at = min(wake_at, self._spool_poll_at)
-                self.idle = not has_new and not self._retries and not self._held
+                self.idle = (
+                    not has_new and not self._retries and not self._held and self._sending is None
+                )
                 self.wake_on_next = not has_new
                 cond.wait(None if wake_at == _INFINITY else max(0.0, wake_at - now))
             self.idle = False
             self.wake_on_next = False
             self._in_flight = batch
+        if self._offline:
+            # OfflineRetryHandler: failed events ride with the very next send, so the answer to
+            # the request on the wire must be in before that send is filled (no pipelining).
+            self._collect()
         if batch.from_spool:
             self._fill_from_spool(batch)
         elif not batch.items:
@@ -408,27 +518,25 @@ class Worker:
         body = self._prefix + b",".join([item[3] for item in items]) + self._suffix
         return gzip.compress(body, compresslevel=6) if self._options.gzip else body
 
-    def _send(self, batch: _Batch) -> None:
-        items = batch.items
-        if not items:
-            return
-        if self._custom_retry is not None:
-            self._send_with_retry_class(items)
-            return
+    def _prepare(self, batch: _Batch) -> _Exchange:
+        """The request for ``batch``: its body, and a timeout bounded by shutdown's deadline."""
         timeout: float | None = self._timeout if self._timeout > 0 else None
         if self._deadline != _INFINITY:
             remaining = max(0.001, self._deadline - time.monotonic())
             timeout = remaining if timeout is None else min(timeout, remaining)
-        events = [item[1] for item in items]
-        try:
-            answer = self._transport.send(self._url, self._body(items), self._headers, timeout)
+        return _Exchange(batch, self._body(batch.items), timeout)
+
+    def _complete(self, exchange: _Exchange) -> None:
+        """Classify the answer to ``exchange`` and apply the decision to its batch."""
+        batch = exchange.batch
+        events = [item[1] for item in batch.items]
+        answer, error = exchange.answer, exchange.error
+        if answer is not None:
             decision = classify(
                 answer.status, answer.body, events, retry_after=answer.headers.get("retry-after")
             )
-        except TransportError as exc:
-            decision = classify_error(exc)
-        except Exception as exc:  # a user transport that raised something else
-            decision = classify_error(exc)
+        else:  # a TransportError, or anything a user transport raised
+            decision = classify_error(error or TransportError("no answer"))
         counters = self._counters
         counters.requests += 1
         response = Response(
@@ -662,8 +770,9 @@ class Worker:
             low = min(low, self._carry[0])
         for batch in itertools.chain(self._urgent, self._retries):
             low = min(low, batch.items[0][0] if batch.items else low)
-        if self._in_flight is not None and self._in_flight.items:
-            low = min(low, min(item[0] for item in self._in_flight.items))
+        for active in (self._in_flight, self._sending.batch if self._sending else None):
+            if active is not None and active.items:
+                low = min(low, min(item[0] for item in active.items))
         return low
 
     def _complete_flushes(self) -> None:
@@ -686,6 +795,8 @@ class Worker:
         ]
         if self._in_flight is not None:
             batches.append(self._in_flight.items)
+        if self._sending is not None:
+            batches.append(self._sending.batch.items)
         if self._carry is not None:
             batches.append([self._carry])
         batches.append(self._held)

@@ -463,3 +463,17 @@ def test_burst_of_failures_logs_one_line(
     client.flush(5)
     lines = [r for r in caplog.records if "dropped" in r.getMessage()]
     assert len(lines) == 1 and "50 event(s)" in lines[0].getMessage()
+
+
+def test_one_request_on_the_wire_at_a_time(make_client: MakeClient, collector: Collector) -> None:
+    """The next batch is encoded while a request waits, but only sent after its answer."""
+    collector.script(Delay(0.3))
+    client = make_client()
+    client.logEvent(event(0))
+    collector.wait_for_requests(1, timeout=3)
+    for i in range(1, 11):
+        client.logEvent(event(i))
+    assert client.flush(5).pending == 0
+    first, second = collector.requests[:2]
+    assert second.time - first.time >= 0.29
+    assert len(collector.events) == 11
