@@ -82,7 +82,8 @@ def _configure_logging(options: Options) -> None:
     # emitted at WARNING; these options only add detail (VERBOSE -> DEBUG).
     level = options.log_level or (LogLevel.WARN if options.debug else LogLevel.NONE)
     if level:
-        log.setLevel({1: logging.ERROR, 2: logging.WARNING, 3: logging.DEBUG}[level])
+        # Never above WARNING: the once-per-burst warnings about lost events stay visible.
+        log.setLevel({1: logging.WARNING, 2: logging.WARNING, 3: logging.DEBUG}[level])
 
 
 class NodeClient(PluginApiMixin):
@@ -307,6 +308,9 @@ class NodeClient(PluginApiMixin):
         if self._write_ahead:
             self._write_ahead_to_spool(event, future)
         pending.append((next(worker.seq), event, future))
+        if worker.stopped:  # shutdown finished while we were appending: drop it, counted
+            worker.reap()
+            return future
         # Lock-free hints: wake the worker only if it sleeps with nothing to do, or once
         # when the cache reaches maxCachedEvents (see Worker._next_batch for the ordering).
         if worker.wake_on_next:
@@ -496,6 +500,7 @@ class NodeClient(PluginApiMixin):
         self._pid = os.getpid()
         self._counters = Counters()
         self._worker._counters = self._counters
+        self._caller_drop_log = DropLog()
         self._worker.after_fork_in_child()
         self._worker.replace_transport(_make_transport(self._options))
 

@@ -11,6 +11,7 @@ worker resolves it by setting two attributes. Everything ``Future`` offers still
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from concurrent.futures import Future
 from concurrent.futures._base import FINISHED, PENDING
@@ -23,6 +24,16 @@ __all__ = ["EventFuture"]
 
 # Guards the lazy creation of a future's Condition against the worker resolving it.
 _LAZY = threading.Lock()
+
+
+def _new_lock_after_fork() -> None:
+    # A child forked while the worker held the lock would inherit it held, for ever.
+    global _LAZY
+    _LAZY = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_lock_after_fork)
 
 
 class EventFuture(Future["Response"]):

@@ -60,7 +60,7 @@ class LogLevel:
     VERBOSE = 3
 
 
-@dataclass_json(letter_case=LetterCase.CAMEL)  # type: ignore[call-overload]
+@dataclass_json(letter_case=LetterCase.CAMEL)  # type: ignore[call-overload, unused-ignore]
 @dataclass(frozen=True, repr=False)
 class Options:
     """Everything ``init`` accepts, with the legacy defaults.
@@ -91,7 +91,8 @@ class Options:
     Options of this SDK (no legacy equivalent):
 
     Attributes:
-        max_queue_size: ``maxQueueSize`` (250000); hard bound on events waiting in memory.
+        max_queue_size: ``maxQueueSize`` (250000); bound on events waiting for their first send
+            (events waiting for a retry are bounded by the retry schedule instead).
             When it is full a new event resolves ``failed`` with reason ``queue_full``.
         on_drop: ``onDrop(events, reason)``; called on the worker with every event that is not
             delivered. Exceptions it raises are logged and counted.
@@ -171,7 +172,7 @@ class Options:
 
 # dataclasses-json's own camelCase rule, so the names match ``Options.from_dict``/``to_dict``.
 _FIELD_TO_CAMEL: dict[str, str] = {
-    f.name: LetterCase.CAMEL(f.name)  # type: ignore[no-untyped-call]
+    f.name: LetterCase.CAMEL(f.name)  # type: ignore[no-untyped-call, operator, unused-ignore]
     for f in fields(Options)
 }
 _CAMEL_TO_FIELD = {camel: name for name, camel in _FIELD_TO_CAMEL.items()}

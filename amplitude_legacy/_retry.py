@@ -218,6 +218,12 @@ def _throttle(
     users = _keys(body, "throttled_users")
     devices = _keys(body, "throttled_devices")
     listed = _indices(body, "throttled_events")
+    # Any other event of a user or device that was throttled waits too (http-api.md §6.6).
+    for index in listed:
+        if 0 <= index < len(batch):
+            user, device = batch[index].get("user_id"), batch[index].get("device_id")
+            users = users | {user} if isinstance(user, str) else users
+            devices = devices | {device} if isinstance(device, str) else devices
     drop: set[int] = set()
     hold: set[int] = set()
     for index, event in enumerate(batch):

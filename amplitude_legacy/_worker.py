@@ -122,6 +122,16 @@ class _Exchange:
         self.error: BaseException | None = None
         self.done = threading.Event()
 
+    def send(self, worker: Worker) -> None:
+        """Do the I/O; any exception is kept for the worker to classify."""
+        try:
+            self.answer = worker._transport.send(
+                worker._url, self.body, worker._headers, self.timeout
+            )
+        except BaseException as exc:
+            self.error = exc
+        self.done.set()
+
 
 class _Sender:
     """A thread that only puts requests on the wire, one at a time.
@@ -158,15 +168,8 @@ class _Sender:
                 if self._job is None:
                     return
                 job, self._job = self._job, None
-            worker = self._worker
-            try:
-                job.answer = worker._transport.send(
-                    worker._url, job.body, worker._headers, job.timeout
-                )
-            except BaseException as exc:  # the worker classifies it; this thread never dies
-                job.error = exc
-            job.done.set()
-            worker._request_done()
+            job.send(self._worker)
+            self._worker._request_done()
 
 
 class Worker:
@@ -195,9 +198,8 @@ class Worker:
         retry_class = options.retry_class
         mode = getattr(retry_class, "mode", None)
         builtin = isinstance(mode, str)  # RetryHandler, BaseRetryHandler, OfflineRetryHandler
-        timeouts = (
-            builtin and getattr(retry_class, "retry_timeouts", None)
-        ) or options.retry_timeouts
+        own = getattr(retry_class, "retry_timeouts", None) if builtin else None
+        timeouts = own if own is not None else options.retry_timeouts
         self._policy = RetryPolicy(() if mode == "none" else tuple(timeouts))
         self._offline = mode == "offline"
         # Any other object is a user retryClass: it replaces the whole send-and-retry step.
@@ -215,7 +217,6 @@ class Worker:
         self._suffix = suffix + b"}"
         self._overhead = len(self._prefix) + len(self._suffix)
         self._timeout = options.request_timeout_millis / 1000.0
-        self._drop_log = DropLog()
         self._warned_bad_key = False
         self.spool: Spool | None = None
         if options.spool_path:
@@ -227,6 +228,7 @@ class Worker:
     def _reset(self) -> None:
         """Fresh state: at start, and in a forked child (the parent keeps its own events)."""
         self._cond = threading.Condition(threading.Lock())
+        self._drop_log = DropLog()  # its lock too: a fork may happen while it is held
         self.pending: Deque[Entry] = deque()
         self._urgent: Deque[_Batch] = deque()
         self._retries: List[_Batch] = []  # heap by due time
@@ -239,6 +241,7 @@ class Worker:
         self._window_deadline: float | None = None
         self._deadline = _INFINITY  # shutdown's deadline bounds every request
         self._closing = False
+        self.stopped = False  # the worker drained for the last time: callers reap late events
         self._thread: threading.Thread | None = None
         self.seq = itertools.count()
         # When to look in the spool next (monotonic); 0 = at once. Rows may be there from an
@@ -253,7 +256,7 @@ class Worker:
     # ------------------------------------------------------------------ caller side
 
     def start(self) -> None:
-        """Start the worker thread (lazily, on the first event)."""
+        """Start the worker and I/O threads (lazily, on the first event)."""
         with self._cond:
             if self._thread is not None:
                 return
@@ -262,6 +265,12 @@ class Worker:
             )
         # Started outside the lock: under gevent, Thread.start() switches greenlets, and a
         # lock created before monkey-patching (gunicorn --preload -k gevent) would deadlock.
+        # Both threads start now: Python 3.12+ refuses new threads at interpreter shutdown,
+        # when the atexit flush may be the first send.
+        try:
+            self._sender = _Sender(self)
+        except RuntimeError:  # no new threads (interpreter shutdown): the worker sends inline
+            self._sender = None
         thread.start()
 
     @property
@@ -283,6 +292,11 @@ class Worker:
         # itself busy before it takes events out of it.
         if not self.pending and self.idle:
             return FlushResult()
+        if self.stopped or threading.current_thread() is self._thread:
+            if not self.stopped:  # a callback on the worker thread would wait on itself
+                log.warning("amplitude_legacy: flush() called on the worker thread; not waiting")
+            with self._cond:
+                return FlushResult(pending=self._count_before(_INFINITY), timed_out=True)
         deadline = _INFINITY if timeout is None else time.monotonic() + timeout
         before_sent, before_dropped = self._counters.delivered, self._counters.dropped_total()
         request = _FlushRequest(next(self.seq))
@@ -294,7 +308,8 @@ class Worker:
         with self._cond:
             if not done and request in self._flushes:
                 self._flushes.remove(request)
-            pending = 0 if done else self._count_before(request.target)
+            # Non-zero on timeout, and for OfflineRetryHandler events held for a later send.
+            pending = self._count_before(request.target)
         return FlushResult(
             self._counters.delivered - before_sent,
             self._counters.dropped_total() - before_dropped,
@@ -319,6 +334,7 @@ class Worker:
             thread.join(None if timeout is None else grace)
         if thread is None:
             with self._cond:
+                self.stopped = True
                 self._drop_everything(DropReason.SHUTDOWN_TIMEOUT)
         try:
             self._transport.close()
@@ -328,6 +344,17 @@ class Worker:
             self.spool.close()
         self._drop_log.flush()
         return result
+
+    def reap(self) -> None:
+        """Drop events a caller appended after the worker's last drain (a race with shutdown).
+
+        The caller checks ``stopped`` after its append: either the worker's final drain saw
+        the event, or the caller sees ``stopped`` and drains it here. Both hold the lock.
+        """
+        with self._cond:
+            left: List[Item] = [(seq, event, future, b"") for seq, event, future in self.pending]
+            self.pending.clear()
+        self._drop(left, DropReason.CLIENT_CLOSED, None, "client is shut down")
 
     def outstanding(self) -> int:
         """Events accepted and not yet resolved."""
@@ -350,6 +377,7 @@ class Worker:
             if batch is None:
                 self._collect()  # the last answer still counts (bounded by its timeout)
                 with self._cond:  # ... and whatever it left to retry cannot wait any more
+                    self.stopped = True
                     self._drop_everything(DropReason.SHUTDOWN_TIMEOUT)
                 if self._sender is not None:
                     self._sender.stop()
@@ -357,15 +385,14 @@ class Worker:
             try:
                 if batch is _COLLECT:
                     self._collect()
-                elif batch.items and self._custom_retry is not None:
-                    self._send_with_retry_class(batch.items)
-                elif batch.items:
-                    exchange = self._prepare(batch)  # encodes while the previous request waits
-                    self._collect()
-                    self._sending = exchange
-                    if self._sender is None:
-                        self._sender = _Sender(self)
-                    self._sender.submit(exchange)
+                else:
+                    self._fill_batch(batch)
+                    if batch.items and self._custom_retry is not None:
+                        self._send_with_retry_class(batch.items)
+                    elif batch.items:
+                        exchange = self._prepare(batch)  # encoded while the last request waits
+                        self._collect()
+                        self._submit(exchange)
             except BaseException as exc:  # never let the worker die: count and go on
                 log.exception("amplitude_legacy: unexpected error in the worker")
                 self._drop(batch.items, DropReason.RETRIES_EXHAUSTED, None, repr(exc))
@@ -373,6 +400,20 @@ class Worker:
                 with self._cond:
                     self._in_flight = None
                     self._complete_flushes()
+
+    def _submit(self, exchange: _Exchange) -> None:
+        """Put ``exchange`` on the wire: through the I/O thread, or here if there is none."""
+        timeout: float | None = self._timeout if self._timeout > 0 else None
+        if self._deadline != _INFINITY:  # computed now: the previous request may have been slow
+            remaining = max(0.001, self._deadline - time.monotonic())
+            timeout = remaining if timeout is None else min(timeout, remaining)
+        exchange.timeout = timeout
+        self._sending = exchange
+        if self._sender is not None:
+            self._sender.submit(exchange)
+        else:  # a forked child that has not started its I/O thread yet: send inline
+            exchange.send(self)
+            self._collect()
 
     def _request_done(self) -> None:
         """Called by the I/O thread: wake the worker to apply the answer."""
@@ -444,6 +485,10 @@ class Worker:
             self.idle = False
             self.wake_on_next = False
             self._in_flight = batch
+        return batch
+
+    def _fill_batch(self, batch: _Batch) -> None:
+        """Fill a batch ``_next_batch`` chose (from the spool or the queue) outside the lock."""
         if self._offline:
             # OfflineRetryHandler: failed events ride with the very next send, so the answer to
             # the request on the wire must be in before that send is filled (no pipelining).
@@ -452,7 +497,6 @@ class Worker:
             self._fill_from_spool(batch)
         elif not batch.items:
             self._fill(batch)
-        return batch
 
     def _fill_from_spool(self, batch: _Batch) -> None:
         """Claim the oldest spooled events; their futures exist only to carry the row id."""
@@ -464,14 +508,16 @@ class Worker:
             return
         for row_id, data in rows:
             try:
-                event = Event(json.loads(data))
+                parsed = json.loads(data)
             except ValueError:
+                parsed = None
+            if not isinstance(parsed, dict):
                 self.spool.ack([row_id])  # unreadable row: nothing to send
                 self._counters.drop(DropReason.INVALID, 1)
                 continue
             future = EventFuture()
             future._spool_id = row_id  # type: ignore[attr-defined]
-            batch.items.append((next(self.seq), event, future, data))
+            batch.items.append((next(self.seq), Event(parsed), future, data))
 
     def _fill(self, batch: _Batch) -> None:
         """Take held, then new events into ``batch``: ≤ 2000 events and ≤ the body limit."""
@@ -491,7 +537,7 @@ class Worker:
             seq, event, future = pending.popleft()
             try:
                 data = encode_json(complete_annotation(event))
-            except (TypeError, ValueError, OverflowError) as exc:
+            except Exception as exc:  # TypeError, ValueError, RecursionError, ...
                 # Only reachable if the caller changed a nested value after logEvent.
                 self._drop([(seq, event, future, b"")], DropReason.INVALID, None, str(exc))
                 continue
@@ -519,12 +565,8 @@ class Worker:
         return gzip.compress(body, compresslevel=6) if self._options.gzip else body
 
     def _prepare(self, batch: _Batch) -> _Exchange:
-        """The request for ``batch``: its body, and a timeout bounded by shutdown's deadline."""
-        timeout: float | None = self._timeout if self._timeout > 0 else None
-        if self._deadline != _INFINITY:
-            remaining = max(0.001, self._deadline - time.monotonic())
-            timeout = remaining if timeout is None else min(timeout, remaining)
-        return _Exchange(batch, self._body(batch.items), timeout)
+        """The request for ``batch`` (the timeout is set when it is submitted)."""
+        return _Exchange(batch, self._body(batch.items), None)
 
     def _complete(self, exchange: _Exchange) -> None:
         """Classify the answer to ``exchange`` and apply the decision to its batch."""
@@ -630,7 +672,7 @@ class Worker:
             # A flush that is waiting for these events cuts one backoff short (not every one:
             # a flush must not burn the whole schedule against a server that is down).
             newest = max((r.target for r in self._flushes), default=-1)
-            if newest > expedited and newest > items[0][0]:
+            if expedited < 0 and newest > items[0][0]:
                 due, expedited = time.monotonic(), newest
             heapq.heappush(self._retries, _Batch(items, batch.retries + 1, due, expedited))
 
@@ -681,9 +723,11 @@ class Worker:
             return
         if self.spool is not None:
             if reason in _SPOOLABLE:
-                self._keep_in_spool(items, response)
-                return
-            self._settle_spool(items, ack=True)  # a permanent failure leaves the spool too
+                items = self._keep_in_spool(items, response)
+                if not items:
+                    return
+            else:
+                self._settle_spool(items, ack=True)  # a permanent failure leaves the spool too
         if response is None or response.reason != reason:
             base = response or Response(Status.FAILED, 0)
             response = Response(
@@ -702,18 +746,36 @@ class Worker:
         if ids:
             (self.spool.ack if ack else self.spool.release)(ids)
 
-    def _keep_in_spool(self, items: Sequence[Item], response: Response | None) -> None:
-        """Transient failure with a spool: keep the events there instead of dropping them."""
+    def _keep_in_spool(self, items: Sequence[Item], response: Response | None) -> List[Item]:
+        """Transient failure with a spool: keep the events there instead of dropping them.
+
+        Returns:
+            The events that could not be kept (the write failed): they are dropped as usual.
+        """
         assert self.spool is not None
         backed = [item for item in items if item[2].__dict__.get("_spool_id") is not None]
         self._settle_spool(backed, ack=False)  # already in the spool: just let go of the claim
-        fresh = [item for item in items if item[2].__dict__.get("_spool_id") is None]
-        datas = [item[3] or encode_json(complete_annotation(item[1])) for item in fresh]
-        lost = self.spool.put(datas) if datas else 0
-        self._counters.spooled += len(fresh)
-        if lost:
-            self._counters.drop(DropReason.SPOOL_FULL, lost)
-            self._drop_log.record(DropReason.SPOOL_FULL, lost, self.spool.path)
+        stored: List[Item] = []
+        unstored: List[Item] = []
+        datas: List[bytes] = []
+        for item in items:
+            if item[2].__dict__.get("_spool_id") is not None:
+                continue
+            try:
+                datas.append(item[3] or encode_json(complete_annotation(item[1])))
+                stored.append(item)
+            except Exception:
+                unstored.append(item)
+        if datas:
+            failures = self.spool.write_failures
+            lost = self.spool.put(datas)
+            if self.spool.write_failures > failures:  # nothing of this write is on disk
+                unstored.extend(stored)
+                stored = []
+            elif lost:  # older spooled events evicted to make room
+                self._counters.drop(DropReason.SPOOL_FULL, lost)
+                self._drop_log.record(DropReason.SPOOL_FULL, lost, self.spool.path)
+        self._counters.spooled += len(stored)
         # Try the spool again later; a delivery (the server is back) brings this forward.
         self._spool_maybe_rows = True
         self._spool_poll_at = time.monotonic() + SPOOL_RETRY_INTERVAL
@@ -722,8 +784,8 @@ class Worker:
             base.status, base.status_code, base.body, DropReason.SPOOLED,
             "kept in the spool; sent when the server is back or by the next client",
         )  # fmt: skip
-        for item in items:
-            item[2]._resolve(kept)
+        EventFuture.resolve_all([item[2] for item in backed + stored], kept)
+        return unstored
 
     def _drop_everything(self, reason: str) -> None:
         """Drop every event still queued (shutdown ran out of time). Called with the lock held."""
@@ -755,7 +817,8 @@ class Worker:
         now = time.monotonic()
         newest = max((r.target for r in self._flushes), default=-1)
         for batch in self._retries:
-            batch.due, batch.expedited = min(batch.due, now), newest
+            if batch.expedited < 0:  # once per batch: flushes must not burn the schedule
+                batch.due, batch.expedited = min(batch.due, now), newest
         heapq.heapify(self._retries)
         if self._held:
             self._urgent.append(_Batch(self._held[:]))

@@ -329,7 +329,8 @@ def test_429_http_v2_example() -> None:
     assert d.status is Status.RATE_LIMIT
     assert d.status_code == 429
     assert d.drop_indices == frozenset()
-    assert d.hold_indices == frozenset({3, 4, 5, 6, 7})
+    # Index 1 is not listed, but its user is the one of listed index 4: it waits too (§6.6).
+    assert d.hold_indices == frozenset({1, 3, 4, 5, 6, 7})
 
 
 def test_429_batch_example() -> None:
@@ -553,3 +554,10 @@ def test_policy_fractional_and_zero_entries() -> None:
     policy = RetryPolicy((0, 1.5))
     assert policy.delay(0) == 0.0
     assert policy.delay(1) == 0.0015
+
+
+def test_429_holds_other_events_of_a_listed_user() -> None:
+    """An event whose user was throttled at another index waits with it, not resent at once."""
+    batch = [{"user_id": "u1"}, {"user_id": "u1"}, {"user_id": "u2"}]
+    d = classify(429, {"code": 429, "throttled_events": [0], "throttled_users": {}}, batch)
+    assert d.action is Action.THROTTLE and d.hold_indices == frozenset({0, 1})
