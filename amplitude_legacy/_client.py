@@ -155,11 +155,28 @@ class NodeClient(PluginApiMixin):
     # ------------------------------------------------------------------ options
 
     def getOptions(self) -> Options:
-        """The options in effect (validated, frozen; camelCase reads work: ``.maxCachedEvents``)."""
+        """The options in effect.
+
+        Returns:
+            The validated, frozen ``Options``; camelCase reads work too
+            (``client.getOptions().maxCachedEvents``). Use ``setOptOut`` to change opt-out.
+
+        Examples:
+            >>> client.getOptions().max_cached_events
+            16000
+        """
         return self._options
 
     def setOptOut(self, opt_out: bool) -> None:
-        """Turn opt-out on or off: while on, every event resolves ``skipped`` and is not sent."""
+        """Turn opt-out on or off (the legacy ``getOptions().optOut = ...``).
+
+        Args:
+            opt_out: while true, every event resolves ``skipped`` at once, nothing runs and
+                nothing is sent (counted as ``opt_out`` in ``stats().dropped``).
+
+        Examples:
+            >>> client.setOptOut(True)   # e.g. the user declined tracking
+        """
         self._opt_out = bool(opt_out)
 
     # ------------------------------------------------------------------ middleware
@@ -171,8 +188,21 @@ class NodeClient(PluginApiMixin):
         before validation. Not calling ``next`` stops the event (its future resolves
         ``skipped``); an exception is set on the future and the event is not sent.
 
+        Args:
+            middleware: ``middleware(payload, next)``; ``payload.event`` is the ``Event``,
+                ``payload.extra`` the second argument of ``logEvent``.
+
+        Returns:
+            The client, so ``addEventMiddleware(a).addEventMiddleware(b)`` chains.
+
         Raises:
             TypeError: ``middleware`` is not callable.
+
+        Examples:
+            >>> def drop_health_checks(payload, next):
+            ...     if payload.event.event_type != "Health Check":
+            ...         next(payload)
+            >>> client.addEventMiddleware(drop_health_checks)
         """
         if not callable(middleware):
             raise TypeError(f"middleware must be callable, got {type(middleware).__name__}")
@@ -398,6 +428,18 @@ class NodeClient(PluginApiMixin):
         non-``Identify`` resolves ``skipped`` with a warning, as in the legacy SDK. New style
         (plugin API): ``identify(identify, event_options)`` returns a future of a ``Result``.
         Both go through the same plugins, middleware, validation and queue as ``logEvent``.
+
+        Args:
+            user_id: the user (legacy form), or the ``Identify`` (new style).
+            device_id: the device (legacy form), or the event options (new style).
+            identify: the ``Identify`` (legacy form).
+            event_options: event fields merged into the event (new style).
+
+        Returns:
+            An ``EventFuture`` (legacy form) or a future of a ``Result`` (new style).
+
+        Examples:
+            >>> client.identify("user-123", None, Identify().set("plan", "pro"))
         """
         if isinstance(user_id, Identify):  # new style: identify(Identify, event_options)
             options = event_options if event_options is not None else device_id
@@ -433,6 +475,18 @@ class NodeClient(PluginApiMixin):
         Legacy (3 arguments): a future of a ``Response``, a convenience over
         ``logEvent(identify.identifyGroup(group_type, group_name))``. With ``event_options``
         (plugin API, even ``{}``): a future of a ``Result``.
+
+        Args:
+            group_type: the group type (``"org"``).
+            group_name: the group's name, or a list of names.
+            identify: the group operations (``$set``, ``$add``, ...).
+            event_options: event fields merged into the event (plugin API form).
+
+        Returns:
+            An ``EventFuture``, or a future of a ``Result`` with ``event_options``.
+
+        Examples:
+            >>> client.groupIdentify("org", "acme", Identify().set("size", 10))
         """
         if event_options is not None:
             return self._group_identify_new_style(group_type, group_name, identify, event_options)
@@ -449,10 +503,20 @@ class NodeClient(PluginApiMixin):
         delivered or dropped (retries included), or until ``timeout`` seconds pass.
 
         Costs microseconds when nothing is pending (safe to call at the end of every
-        serverless invocation).
+        serverless invocation). Called from a callback that runs on the worker thread, it
+        returns at once instead of waiting on itself.
+
+        Args:
+            timeout: seconds to wait at most; ``None`` waits until done.
 
         Returns:
-            ``FlushResult(sent, dropped, pending, timed_out)``.
+            ``FlushResult(sent, dropped, pending, timed_out)``: events delivered and dropped
+            while it waited, and events logged before the call that are still pending.
+
+        Examples:
+            >>> result = client.flush(timeout=10)
+            >>> result.pending == 0 or result.timed_out
+            True
         """
         if self._plugins:
             self._call_plugins("flush")
@@ -477,7 +541,17 @@ class NodeClient(PluginApiMixin):
         """Flush, stop the worker and close the connection pool. Idempotent.
 
         Events still queued when ``timeout`` passes are dropped as ``shutdown_timeout``
-        (counted, logged, passed to ``onDrop``). Events logged afterwards resolve ``skipped``.
+        (counted, logged, passed to ``onDrop``), or kept in the spool when ``spoolPath`` is
+        set. Events logged afterwards resolve ``skipped`` (reason ``client_closed``).
+
+        Args:
+            timeout: seconds for the final flush; ``None`` waits until done.
+
+        Returns:
+            The ``FlushResult`` of the final flush (``FlushResult()`` on a second call).
+
+        Examples:
+            >>> client.shutdown(timeout=10)
         """
         with self._lock:
             if self._closed:
@@ -489,7 +563,16 @@ class NodeClient(PluginApiMixin):
         return result
 
     def stats(self) -> ClientStats:
-        """Counters: delivered, dropped by reason, pending, requests, retries."""
+        """The client's counters.
+
+        Returns:
+            ``ClientStats``: delivered, dropped by reason, pending, requests, retries,
+            callback and plugin errors, spooled.
+
+        Examples:
+            >>> client.stats().dropped.get("invalid", 0)
+            0
+        """
         return self._counters.snapshot(self._worker.outstanding())
 
     # ------------------------------------------------------------------ fork

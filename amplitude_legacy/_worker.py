@@ -354,7 +354,8 @@ class Worker:
         with self._cond:
             left: List[Item] = [(seq, event, future, b"") for seq, event, future in self.pending]
             self.pending.clear()
-        self._drop(left, DropReason.CLIENT_CLOSED, None, "client is shut down")
+        closed = Response(Status.SKIPPED, 0, None, DropReason.CLIENT_CLOSED, "client is shut down")
+        self._drop(left, DropReason.CLIENT_CLOSED, closed)
 
     def outstanding(self) -> int:
         """Events accepted and not yet resolved."""
