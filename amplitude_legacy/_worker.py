@@ -50,6 +50,8 @@ MAX_BATCH_BODY_BYTES = 20_000_000
 SHUTDOWN_GRACE = 0.5
 #: With a spool: how long to wait before looking again after it was empty / after a failure.
 SPOOL_IDLE_POLL = 60.0
+#: How long a claim on spooled events holds (see ``Worker.__init__``).
+SPOOL_LEASE = 3600.0
 SPOOL_RETRY_INTERVAL = 30.0
 #: Transient reasons: with a spool, these events are kept there instead of dropped.
 _SPOOLABLE = frozenset({DropReason.RETRIES_EXHAUSTED, DropReason.SHUTDOWN_TIMEOUT})
@@ -220,8 +222,13 @@ class Worker:
         self._warned_bad_key = False
         self.spool: Spool | None = None
         if options.spool_path:
+            # A long lease: a claim must outlive any in-memory retry of its event (the owner's
+            # death frees it at once on this host; the lease only matters across hosts).
             self.spool = Spool(
-                options.spool_path, mode=options.spool_mode, max_events=options.spool_max_events
+                options.spool_path,
+                mode=options.spool_mode,
+                max_events=options.spool_max_events,
+                lease_seconds=SPOOL_LEASE,
             )
         self._reset()
 
