@@ -456,17 +456,25 @@ class Spool:
 
     # ------------------------------------------------------------------ operations
 
+    def refused(self, encoded_events: Sequence[bytes]) -> List[int]:
+        """Indices of ``encoded_events`` that ``put``/``write_ahead`` refuse by the bounds.
+
+        An event larger than ``max_bytes`` is refused; past ``max_events`` in one call, only
+        the newest fit. The caller can then tell its own refused events from evicted rows.
+        """
+        too_large = {
+            i
+            for i, data in enumerate(encoded_events)
+            if self.max_bytes is not None and len(data) > self.max_bytes
+        }
+        fitting = [i for i in range(len(encoded_events)) if i not in too_large]
+        excess = len(fitting) - self.max_events
+        return sorted(too_large.union(fitting[:excess] if excess > 0 else []))
+
     def _insert(self, encoded: Sequence[bytes], *, claim: bool) -> Tuple[List[int], int]:
-        rows = [bytes(data) for data in encoded]
-        refused = 0
-        if self.max_bytes is not None:
-            limit = self.max_bytes
-            kept = [data for data in rows if len(data) <= limit]
-            refused = len(rows) - len(kept)
-            rows = kept
-        if len(rows) > self.max_events:  # only the newest can stay
-            refused += len(rows) - self.max_events
-            rows = rows[-self.max_events :]
+        refused_at = set(self.refused(encoded))
+        rows = [bytes(data) for i, data in enumerate(encoded) if i not in refused_at]
+        refused = len(refused_at)
         if refused:
             with self._lock:
                 self.evicted += refused

@@ -249,12 +249,14 @@ class Worker:
         self._deadline = _INFINITY  # shutdown's deadline bounds every request
         self._closing = False
         self.stopped = False  # the worker drained for the last time: callers reap late events
+        self.no_thread = False  # the worker thread could not start (interpreter shutdown)
         self._thread: threading.Thread | None = None
         self.seq = itertools.count()
         # When to look in the spool next (monotonic); 0 = at once. Rows may be there from an
         # earlier run, from another process, or from our own transient failures.
         self._spool_poll_at = 0.0 if self.spool is not None else _INFINITY
         self._spool_maybe_rows = self.spool is not None
+        self._spool_turn = False  # the last batch came from the spool
         # Lock-free hints for callers (see wake_if_needed): read without the lock on purpose.
         self.wake_on_next = True
         self.full_signalled = False
@@ -278,7 +280,17 @@ class Worker:
             self._sender = _Sender(self)
         except RuntimeError:  # no new threads (interpreter shutdown): the worker sends inline
             self._sender = None
-        thread.start()
+        try:
+            thread.start()
+        except RuntimeError:
+            # No thread at all (a first event logged during interpreter shutdown): events stay
+            # queued, flush returns at once, and shutdown drops or spools them, counted.
+            log.warning("amplitude_legacy: cannot start the worker thread (interpreter exiting)")
+            with self._cond:
+                self._thread = None
+            if self._sender is not None:
+                self._sender.stop()
+            self.no_thread = True
 
     @property
     def started(self) -> bool:
@@ -299,8 +311,8 @@ class Worker:
         # itself busy before it takes events out of it.
         if not self.pending and self.idle:
             return FlushResult()
-        if self.stopped or threading.current_thread() is self._thread:
-            if not self.stopped:  # a callback on the worker thread would wait on itself
+        if self.stopped or self.no_thread or threading.current_thread() is self._thread:
+            if threading.current_thread() is self._thread:  # a callback would wait on itself
                 log.warning("amplitude_legacy: flush() called on the worker thread; not waiting")
             with self._cond:
                 return FlushResult(pending=self._count_before(_INFINITY), timed_out=True)
@@ -308,6 +320,8 @@ class Worker:
         before_sent, before_dropped = self._counters.delivered, self._counters.dropped_total()
         request = _FlushRequest(next(self.seq))
         with self._cond:
+            if self.stopped:  # the worker stopped since the check above: nobody would answer
+                return FlushResult(pending=self._count_before(request.target), timed_out=True)
             self._flushes.append(request)
             self._expedite_retries()
             self._cond.notify()
@@ -383,8 +397,8 @@ class Worker:
         while True:
             batch = self._next_batch()
             if batch is None:
-                self._collect()  # the last answer still counts (bounded by its timeout)
-                with self._cond:  # ... and whatever it left to retry cannot wait any more
+                self._collect_before_deadline()
+                with self._cond:  # whatever is left cannot wait any more
                     self.stopped = True
                     self._drop_everything(DropReason.SHUTDOWN_TIMEOUT)
                 if self._sender is not None:
@@ -416,12 +430,31 @@ class Worker:
             remaining = max(0.001, self._deadline - time.monotonic())
             timeout = remaining if timeout is None else min(timeout, remaining)
         exchange.timeout = timeout
-        self._sending = exchange
+        with self._cond:  # the batch moves from "being encoded" to "on the wire": count it once
+            self._sending = exchange
+            self._in_flight = None
         if self._sender is not None:
             self._sender.submit(exchange)
         else:  # a forked child that has not started its I/O thread yet: send inline
             exchange.send(self)
             self._collect()
+
+    def _collect_before_deadline(self) -> None:
+        """At shutdown: the answer on the wire counts if it comes before the deadline.
+
+        Otherwise its events are accounted for now (dropped as ``shutdown_timeout``, or kept in
+        the spool); if the answer comes later, a resend is deduplicated by ``insert_id``.
+        """
+        exchange = self._sending
+        if exchange is None:
+            return
+        wait = None if self._deadline == _INFINITY else self._deadline - time.monotonic()
+        if exchange.done.wait(None if wait is None else max(0.0, wait)):
+            self._collect()
+            return
+        with self._cond:
+            self._sending = None
+        self._drop(exchange.batch.items, DropReason.SHUTDOWN_TIMEOUT, None, "no answer in time")
 
     def _request_done(self) -> None:
         """Called by the I/O thread: wake the worker to apply the answer."""
@@ -466,21 +499,27 @@ class Worker:
                 if self._retries and self._retries[0].due <= now:
                     batch = heapq.heappop(self._retries)
                     break
-                if now >= self._spool_poll_at and not self._retries:
-                    batch = _Batch([])
-                    batch.from_spool = True  # filled below, outside the lock
-                    break
                 has_new = bool(self.pending) or self._carry is not None
+                new_due = False
                 if has_new:
                     if self._window_deadline is None:
                         self._window_deadline = now + self._options.upload_interval_in_sec
-                    if (
+                    new_due = bool(
                         self._flushes
                         or now >= self._window_deadline
                         or len(self.pending) >= self._options.max_cached_events
-                    ):
-                        batch = _Batch([])  # filled below, outside the lock
-                        break
+                    )
+                spool_due = now >= self._spool_poll_at and not self._retries
+                # A spool backlog and new events take turns: neither starves the other.
+                if spool_due and not (new_due and self._spool_turn):
+                    batch = _Batch([])
+                    batch.from_spool = True  # filled below, outside the lock
+                    self._spool_turn = True
+                    break
+                if new_due:
+                    batch = _Batch([])  # filled below, outside the lock
+                    self._spool_turn = False
+                    break
                 wake_at = _INFINITY if self._window_deadline is None else self._window_deadline
                 if self._retries:
                     wake_at = min(wake_at, self._retries[0].due)
@@ -525,6 +564,7 @@ class Worker:
                 continue
             future = EventFuture()
             future._spool_id = row_id  # type: ignore[attr-defined]
+            future._from_spool = True  # type: ignore[attr-defined]
             batch.items.append((next(self.seq), Event(parsed), future, data))
 
     def _fill(self, batch: _Batch) -> None:
@@ -702,8 +742,9 @@ class Worker:
         self._counters.requests += 1
         if response.status is Status.SUCCESS:
             self._counters.delivered += len(items)
-            for item in items:
-                item[2]._resolve(response)
+            EventFuture.resolve_all([item[2] for item in items], response)
+            if self.spool is not None:
+                self._settle_spool(items, ack=True)
         else:
             self._drop(items, DropReason.RETRY_CLASS_FAILED, response)
 
@@ -760,7 +801,8 @@ class Worker:
         Returns:
             The events that could not be kept (the write failed): they are dropped as usual.
         """
-        assert self.spool is not None
+        spool = self.spool
+        assert spool is not None
         backed = [item for item in items if item[2].__dict__.get("_spool_id") is not None]
         self._settle_spool(backed, ack=False)  # already in the spool: just let go of the claim
         stored: List[Item] = []
@@ -774,16 +816,25 @@ class Worker:
                 stored.append(item)
             except Exception:
                 unstored.append(item)
+        refused: List[Item] = []
         if datas:
-            failures = self.spool.write_failures
-            lost = self.spool.put(datas)
-            if self.spool.write_failures > failures:  # nothing of this write is on disk
+            refused_at = set(spool.refused(datas))
+            failures = spool.write_failures
+            lost = spool.put(datas)
+            if spool.write_failures > failures:  # nothing of this write is on disk
                 unstored.extend(stored)
                 stored = []
-            elif lost:  # older spooled events evicted to make room
-                self._counters.drop(DropReason.SPOOL_FULL, lost)
-                self._drop_log.record(DropReason.SPOOL_FULL, lost, self.spool.path)
-        self._counters.spooled += len(stored)
+            else:
+                refused = [item for i, item in enumerate(stored) if i in refused_at]
+                stored = [item for i, item in enumerate(stored) if i not in refused_at]
+                evicted = lost - len(refused_at)
+                if evicted > 0:  # older spooled events evicted to make room
+                    self._counters.drop(DropReason.SPOOL_FULL, evicted)
+                    self._drop_log.record(DropReason.SPOOL_FULL, evicted, spool.path)
+        # Events written ahead (spoolMode="always") count as spooled now; rows taken back from
+        # the spool were counted when they first went in.
+        written_ahead = [item for item in backed if not item[2].__dict__.get("_from_spool")]
+        self._counters.spooled += len(stored) + len(written_ahead)
         # Try the spool again later; a delivery (the server is back) brings this forward.
         self._spool_maybe_rows = True
         self._spool_poll_at = time.monotonic() + SPOOL_RETRY_INTERVAL
@@ -793,6 +844,8 @@ class Worker:
             "kept in the spool; sent when the server is back or by the next client",
         )  # fmt: skip
         EventFuture.resolve_all([item[2] for item in backed + stored], kept)
+        if refused:
+            self._drop(refused, DropReason.SPOOL_FULL, response, "the spool refused them (full)")
         return unstored
 
     def _drop_everything(self, reason: str) -> None:
@@ -860,7 +913,8 @@ class Worker:
 
     def _count_before(self, target: float) -> int:
         """Events with seq < target still outstanding (lock held)."""
-        count = sum(1 for entry in self.pending if entry[0] < target)
+        # list() copies in C, under the GIL: callers append to ``pending`` without the lock.
+        count = sum(1 for entry in list(self.pending) if entry[0] < target)
         batches: List[Sequence[Item]] = [
             b.items for b in itertools.chain(self._urgent, self._retries)
         ]

@@ -168,3 +168,73 @@ def test_corrupt_spool_is_moved_aside(
         client.shutdown(2)
     assert list(tmp_path.glob("bad.spool.corrupt-*"))
     assert "corrupt" in caplog.text.lower() or "moved" in caplog.text.lower()
+
+
+def test_request_in_flight_at_shutdown_is_spooled(collector: Collector, tmp_path: Path) -> None:
+    """An answer that has not come by shutdown's deadline: its events go to the spool."""
+    from amplitude_legacy.testing import Drop
+
+    spool = tmp_path / "s.spool"
+    collector.script(Drop(delay=3))
+    client = make(collector, spool)
+    futures = [client.logEvent(event(i)) for i in range(5)]
+    collector.wait_for_requests(1, timeout=3)
+    client.shutdown(0.3)
+    assert {f.result(2).reason for f in futures} == {"spooled"}
+    survivor = make(collector, spool)
+    try:
+        collector.wait_for_events(5, timeout=5)
+    finally:
+        survivor.shutdown(2)
+    assert_exactly_once(collector, 5)
+
+
+def test_retry_class_deliveries_leave_the_spool(collector: Collector, tmp_path: Path) -> None:
+    """With a custom retryClass and spoolMode=always, delivered events are acked."""
+    from amplitude_legacy import Response
+
+    class Accept:
+        def send_events_with_retry(self, events: Any) -> Response:
+            return Response(Status.SUCCESS, 200)
+
+    client = make(collector, tmp_path / "r.spool", spool_mode="always", retry_class=Accept())
+    try:
+        futures = [client.logEvent(event(i)) for i in range(5)]
+        assert all(f.result(5).status is Status.SUCCESS for f in futures)
+        assert client._worker.spool is not None and client._worker.spool.count() == 0
+    finally:
+        client.shutdown(2)
+
+
+def test_a_full_spool_reports_what_it_refused(collector: Collector, tmp_path: Path) -> None:
+    """spoolMaxEvents=3: three events are spooled, the other seven resolve spool_full."""
+    collector.set_down(True)
+    client = make(collector, tmp_path / "f.spool", spool_max_events=3, retry_timeouts=[])
+    try:
+        futures = [client.logEvent(event(i)) for i in range(10)]
+        reasons = Counter(f.result(5).reason for f in futures)
+        assert reasons == {"spooled": 3, "spool_full": 7}
+        stats = client.stats()
+        assert stats.spooled == 3 and stats.dropped == {"spool_full": 7}
+    finally:
+        client.shutdown(1)
+
+
+def test_a_spool_backlog_does_not_starve_new_events(collector: Collector, tmp_path: Path) -> None:
+    """New events take turns with a spool backlog instead of waiting for all of it."""
+    from amplitude_legacy._spool import Spool
+
+    path = tmp_path / "b.spool"
+    backlog = Spool(str(path))
+    old = b'{"event_type":"old","user_id":"user-0001","insert_id":"%d"}'
+    backlog.put([old % i for i in range(20_000)])
+    backlog.close()
+    slow = Collector(latency=0.05).start()
+    client = NodeClient(API_KEY, server_url=slow.http_api_url, spool_path=str(path))
+    try:
+        assert client.logEvent(event(1)).result(5).status is Status.SUCCESS
+        before_new = [r for r in slow.requests if r.payload["events"][0]["event_type"] == "old"]
+        assert len(before_new) <= 2
+    finally:
+        client.shutdown(5)
+        slow.stop()

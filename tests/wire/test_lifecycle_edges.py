@@ -169,3 +169,39 @@ def test_fork_while_the_future_lock_is_held() -> None:
             os._exit(0 if ok else 1)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_stats_and_flush_while_other_threads_log(make_client: MakeClient) -> None:
+    """stats() and flush() never raise while callers append (the queue is read as a copy)."""
+    client = make_client(upload_interval_in_sec=60)
+    threads = [
+        threading.Thread(target=lambda: [client.logEvent(event(i)) for i in range(5000)])
+        for _ in range(2)
+    ]
+    for thread in threads:
+        thread.start()
+    while any(thread.is_alive() for thread in threads):
+        client.stats()
+        client.flush(0.001)
+    for thread in threads:
+        thread.join()
+    assert client.flush(10).pending == 0
+
+
+def test_no_worker_thread_at_interpreter_exit(
+    make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No thread can start (3.12+ at exit): flush returns, shutdown drops the events, counted."""
+    real_start = threading.Thread.start
+
+    def refuse(self: threading.Thread) -> None:
+        if self.name == "amplitude_legacy-worker":
+            raise RuntimeError("can't create new thread at interpreter shutdown")
+        real_start(self)
+
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    client = make_client()
+    future = client.logEvent(event())
+    assert client.flush(5).pending == 1
+    result = client.shutdown(1)
+    assert result.pending == 1 and future.result(1).reason == "shutdown_timeout"
