@@ -32,9 +32,10 @@ from amplitude_legacy._retry import (
     classify,
     classify_error,
 )
+from amplitude_legacy._sender import Exchange, Sender
 from amplitude_legacy._spool import Spool
 from amplitude_legacy._stats import Counters, DropLog, FlushResult
-from amplitude_legacy._transport import HttpResponse, Transport
+from amplitude_legacy._transport import Transport
 
 __all__ = ["MAX_EVENTS_PER_REQUEST", "Worker"]
 
@@ -111,69 +112,6 @@ class _FlushRequest:
         self.done = threading.Event()
 
 
-class _Exchange:
-    """One request handed to the I/O thread, and what came back."""
-
-    __slots__ = ("answer", "batch", "body", "done", "error", "timeout")
-
-    def __init__(self, batch: _Batch, body: bytes, timeout: float | None) -> None:
-        self.batch = batch
-        self.body = body
-        self.timeout = timeout
-        self.answer: HttpResponse | None = None
-        self.error: BaseException | None = None
-        self.done = threading.Event()
-
-    def send(self, worker: Worker) -> None:
-        """Do the I/O; any exception is kept for the worker to classify."""
-        try:
-            self.answer = worker._transport.send(
-                worker._url, self.body, worker._headers, self.timeout
-            )
-        except BaseException as exc:
-            self.error = exc
-        self.done.set()
-
-
-class _Sender:
-    """A thread that only puts requests on the wire, one at a time.
-
-    While a request waits for its answer (the GIL released), the worker encodes the next
-    batch; the answer is applied on the worker, so all queue and retry state keeps one owner.
-    """
-
-    def __init__(self, worker: Worker) -> None:
-        self._worker = worker
-        self._cond = threading.Condition(threading.Lock())
-        self._job: _Exchange | None = None
-        self._stopped = False
-        self._thread = threading.Thread(target=self._run, name="amplitude_legacy-io", daemon=True)
-        self._thread.start()
-
-    def submit(self, exchange: _Exchange) -> None:
-        """Send ``exchange`` next (the previous one has completed)."""
-        with self._cond:
-            self._job = exchange
-            self._cond.notify()
-
-    def stop(self) -> None:
-        """End the thread once it is idle (at shutdown)."""
-        with self._cond:
-            self._stopped = True
-            self._cond.notify()
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while self._job is None and not self._stopped:
-                    self._cond.wait()
-                if self._job is None:
-                    return
-                job, self._job = self._job, None
-            job.send(self._worker)
-            self._worker._request_done()
-
-
 class Worker:
     """Owns the cache, the worker thread and the transport of one client.
 
@@ -242,8 +180,8 @@ class Worker:
         self._held: List[Item] = []  # OfflineRetryHandler: failed events wait for the next send
         self._carry: Item | None = None  # encoded, did not fit the last batch
         self._in_flight: _Batch | None = None  # taken from the queue, being encoded
-        self._sending: _Exchange | None = None  # on the wire (at most one request at a time)
-        self._sender: _Sender | None = None
+        self._sending: Exchange | None = None  # on the wire (at most one request at a time)
+        self._sender: Sender | None = None
         self._flushes: List[_FlushRequest] = []
         self._window_deadline: float | None = None
         self._deadline = _INFINITY  # shutdown's deadline bounds every request
@@ -277,7 +215,7 @@ class Worker:
         # Both threads start now: Python 3.12+ refuses new threads at interpreter shutdown,
         # when the atexit flush may be the first send.
         try:
-            self._sender = _Sender(self)
+            self._sender = Sender(self._send_exchange, self._request_done)
         except RuntimeError:  # no new threads (interpreter shutdown): the worker sends inline
             self._sender = None
         try:
@@ -423,7 +361,7 @@ class Worker:
                     self._in_flight = None
                     self._complete_flushes()
 
-    def _submit(self, exchange: _Exchange) -> None:
+    def _submit(self, exchange: Exchange) -> None:
         """Put ``exchange`` on the wire: through the I/O thread, or here if there is none."""
         timeout: float | None = self._timeout if self._timeout > 0 else None
         if self._deadline != _INFINITY:  # computed now: the previous request may have been slow
@@ -436,7 +374,7 @@ class Worker:
         if self._sender is not None:
             self._sender.submit(exchange)
         else:  # a forked child that has not started its I/O thread yet: send inline
-            exchange.send(self)
+            self._send_exchange(exchange)
             self._collect()
 
     def _collect_before_deadline(self) -> None:
@@ -455,6 +393,10 @@ class Worker:
         with self._cond:
             self._sending = None
         self._drop(exchange.batch.items, DropReason.SHUTDOWN_TIMEOUT, None, "no answer in time")
+
+    def _send_exchange(self, exchange: Exchange) -> None:
+        """The I/O itself (on the I/O thread, or inline); reads the current transport."""
+        exchange.send(self._transport, self._url, self._headers)
 
     def _request_done(self) -> None:
         """Called by the I/O thread: wake the worker to apply the answer."""
@@ -612,11 +554,11 @@ class Worker:
         body = self._prefix + b",".join([item[3] for item in items]) + self._suffix
         return gzip.compress(body, compresslevel=6) if self._options.gzip else body
 
-    def _prepare(self, batch: _Batch) -> _Exchange:
+    def _prepare(self, batch: _Batch) -> Exchange:
         """The request for ``batch`` (the timeout is set when it is submitted)."""
-        return _Exchange(batch, self._body(batch.items), None)
+        return Exchange(batch, self._body(batch.items), None)
 
-    def _complete(self, exchange: _Exchange) -> None:
+    def _complete(self, exchange: Exchange) -> None:
         """Classify the answer to ``exchange`` and apply the decision to its batch."""
         batch = exchange.batch
         events = [item[1] for item in batch.items]
