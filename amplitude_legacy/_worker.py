@@ -463,9 +463,10 @@ class Worker:
                     self._spool_turn = False
                     break
                 wake_at = _INFINITY if self._window_deadline is None else self._window_deadline
-                if self._retries:
+                if self._retries:  # the spool waits for retries to finish (see spool_due)
                     wake_at = min(wake_at, self._retries[0].due)
-                wake_at = min(wake_at, self._spool_poll_at)
+                else:
+                    wake_at = min(wake_at, self._spool_poll_at)
                 self.idle = (
                     not has_new and not self._retries and not self._held and self._sending is None
                 )

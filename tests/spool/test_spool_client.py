@@ -238,3 +238,26 @@ def test_a_spool_backlog_does_not_starve_new_events(collector: Collector, tmp_pa
     finally:
         client.shutdown(5)
         slow.stop()
+
+
+def test_no_busy_wait_while_a_retry_is_scheduled(collector: Collector, tmp_path: Path) -> None:
+    """A spooled batch backing off: the worker sleeps until the retry (no spinning)."""
+    import time
+
+    from amplitude_legacy._spool import Spool
+
+    path = tmp_path / "w.spool"
+    backlog = Spool(str(path))
+    # Two batches: the first is answered 503 and backs off, the second is delivered.
+    backlog.put([b'{"event_type":"old","user_id":"user-0001","insert_id":"w-%d"}' % i
+                 for i in range(4000)])  # fmt: skip
+    backlog.close()
+    collector.script(Reply(503))
+    cpu_before, wall_before = time.process_time(), time.monotonic()
+    client = make(collector, path, retry_timeouts=[400])
+    try:
+        collector.wait_for_events(4000, timeout=5)
+        spent = time.process_time() - cpu_before
+        assert spent < 0.5 * (time.monotonic() - wall_before)
+    finally:
+        client.shutdown(2)
