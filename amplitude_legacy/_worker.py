@@ -373,7 +373,7 @@ class Worker:
             self._in_flight = None
         if self._sender is not None:
             self._sender.submit(exchange)
-        else:  # a forked child that has not started its I/O thread yet: send inline
+        else:  # no I/O thread could be started (interpreter shutdown): send inline
             self._send_exchange(exchange)
             self._collect()
 
