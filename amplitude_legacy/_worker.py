@@ -85,7 +85,7 @@ encode_json = _load_encoder()
 class _Batch:
     """Events that travel together: a first send, a resend, or a scheduled retry."""
 
-    __slots__ = ("due", "expedited", "from_spool", "items", "retries")
+    __slots__ = ("due", "expedited", "from_spool", "items", "low", "retries")
 
     def __init__(
         self, items: List[Item], retries: int = 0, due: float = 0.0, expedited: int = -1
@@ -95,9 +95,14 @@ class _Batch:
         self.retries = retries  # retries already made for these events
         self.due = due
         self.expedited = expedited  # the newest flush that already cut this backoff short
+        self.settle()
+
+    def settle(self) -> None:
+        """Note the smallest seq once the items are final (flush checks read it often)."""
+        self.low: float = min((item[0] for item in self.items), default=_INFINITY)
 
     def __lt__(self, other: _Batch) -> bool:  # heap order: soonest first, then oldest events
-        return (self.due, self.items[0][0]) < (other.due, other.items[0][0])
+        return (self.due, self.low) < (other.due, other.low)
 
 
 #: What ``_next_batch`` returns when the request on the wire has its answer.
@@ -509,6 +514,7 @@ class Worker:
             future._spool_id = row_id  # type: ignore[attr-defined]
             future._from_spool = True  # type: ignore[attr-defined]
             batch.items.append((next(self.seq), Event(parsed), future, data))
+        batch.settle()
 
     def _fill(self, batch: _Batch) -> None:
         """Take held, then new events into ``batch``: ≤ 2000 events and ≤ the body limit."""
@@ -523,16 +529,19 @@ class Worker:
             items.append(self._carry)
             size += len(self._carry[3]) + 1
             self._carry = None
-        pending = self.pending
-        while pending and len(items) < max_events:
-            seq, event, future = pending.popleft()
+        pending, popleft, append = self.pending, self.pending.popleft, items.append
+        one_event_limit = limit - self._overhead  # per-event work below is the worker's hot loop
+        count = len(items)
+        while pending and count < max_events:
+            seq, event, future = popleft()
             try:
                 data = encode_json(complete_annotation(event))
             except Exception as exc:  # TypeError, ValueError, RecursionError, ...
                 # Only reachable if the caller changed a nested value after logEvent.
                 self._drop([(seq, event, future, b"")], DropReason.INVALID, None, str(exc))
                 continue
-            if len(data) + self._overhead + 1 > limit:
+            grown = len(data) + 1  # the event and its comma
+            if grown > one_event_limit:
                 self._drop(
                     [(seq, event, future, data)],
                     DropReason.PAYLOAD_TOO_LARGE,
@@ -540,11 +549,13 @@ class Worker:
                     f"one event encodes to {len(data)} bytes",
                 )
                 continue
-            if size + len(data) + 1 > limit:
+            if size + grown > limit:
                 self._carry = (seq, event, future, data)
                 break
-            items.append((seq, event, future, data))
-            size += len(data) + 1
+            append((seq, event, future, data))
+            size += grown
+            count += 1
+        batch.settle()  # before any flush check: the events left ``pending`` for ``items``
         with self._cond:
             self._window_deadline = (
                 None if not pending and self._carry is None else self._window_deadline
@@ -836,10 +847,10 @@ class Worker:
         if self._carry is not None:
             low = min(low, self._carry[0])
         for batch in itertools.chain(self._urgent, self._retries):
-            low = min(low, batch.items[0][0] if batch.items else low)
+            low = min(low, batch.low)
         for active in (self._in_flight, self._sending.batch if self._sending else None):
-            if active is not None and active.items:
-                low = min(low, min(item[0] for item in active.items))
+            if active is not None:
+                low = min(low, active.low)
         return low
 
     def _complete_flushes(self) -> None:
