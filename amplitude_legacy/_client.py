@@ -26,7 +26,7 @@ from amplitude_legacy._event import (
     new_insert_id,
 )
 from amplitude_legacy._future import EventFuture, resolved
-from amplitude_legacy._identify import Identify
+from amplitude_legacy._identify import Identify, legacy_identify_event
 from amplitude_legacy._middleware import Middleware, run_middleware
 from amplitude_legacy._options import LogLevel, Options, resolve_options
 from amplitude_legacy._plugin_api import EventOptionsLike, PluginApiMixin, ResultFuture
@@ -444,10 +444,8 @@ class NodeClient(PluginApiMixin):
         if isinstance(user_id, Identify):  # new style: identify(Identify, event_options)
             options = event_options if event_options is not None else device_id
             return self._identify_new_style(user_id, options)
-        if not isinstance(identify, Identify):
-            log.warning("amplitude_legacy: Invalid Identify object. Skipping operation.")
-            return resolved(SKIPPED_RESPONSE)
-        return self.logEvent(identify.identify_user(user_id, device_id))
+        event = legacy_identify_event("user", identify, user_id, device_id)
+        return resolved(SKIPPED_RESPONSE) if event is None else self.logEvent(event)
 
     @overload
     def groupIdentify(
@@ -490,11 +488,8 @@ class NodeClient(PluginApiMixin):
         """
         if event_options is not None:
             return self._group_identify_new_style(group_type, group_name, identify, event_options)
-        if not isinstance(identify, Identify):
-            log.warning("amplitude_legacy: Invalid Identify object. Skipping operation.")
-            return resolved(SKIPPED_RESPONSE)
-        name = group_name if isinstance(group_name, str) else list(group_name)
-        return self.logEvent(identify.identify_group(group_type, name))
+        event = legacy_identify_event("group", identify, group_type, group_name)
+        return resolved(SKIPPED_RESPONSE) if event is None else self.logEvent(event)
 
     # ------------------------------------------------------------------ delivery
 
@@ -531,8 +526,7 @@ class NodeClient(PluginApiMixin):
         Examples:
             >>> result = await client.flush_async(timeout=5)
         """
-        worker = self._worker
-        if not worker.pending and worker.idle:
+        if self._worker.settled:
             return FlushResult()
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(None, self.flush, timeout)

@@ -25,6 +25,7 @@ __all__ = [
     "Revenue",
     "SpecialEventType",
     "generate_base36_id",
+    "legacy_identify_event",
 ]
 
 logger = logging.getLogger("amplitude_legacy")
@@ -610,3 +611,30 @@ class Revenue:
     setReceipt = set_receipt
     setCurrency = set_currency
     setEventProperties = set_event_properties
+
+
+def legacy_identify_event(
+    kind: str, identify: object, first: Any, second: Any
+) -> dict[str, Any] | None:
+    """The event a legacy ``identify``/``groupIdentify`` call logs, or ``None`` to skip it.
+
+    The legacy SDK skips (with a warning) anything that is not an ``Identify``; both clients
+    (``NodeClient`` and the ``LegacyClient`` shim) share this rule.
+
+    Args:
+        kind: ``"user"`` (``first``/``second`` are the user and device ids) or ``"group"``
+            (the group type and name, a list of names allowed).
+        identify: what the caller passed as the ``Identify``.
+        first: the user id, or the group type.
+        second: the device id, or the group name.
+
+    Returns:
+        The event dict, or ``None`` when ``identify`` is not an ``Identify``.
+    """
+    if not isinstance(identify, Identify):
+        logger.warning("amplitude_legacy: Invalid Identify object. Skipping operation.")
+        return None
+    if kind == "user":
+        return identify.identify_user(first, second)
+    name = second if isinstance(second, str) else list(second)
+    return identify.identify_group(first, name)

@@ -82,6 +82,11 @@ def _load_encoder() -> Callable[[Any], bytes]:
 encode_json = _load_encoder()
 
 
+def _spool_id(item: Item) -> int | None:
+    """The spool row behind an event (written ahead, or taken back from the spool), if any."""
+    return item[2].__dict__.get("_spool_id")
+
+
 class _Batch:
     """Events that travel together: a first send, a resend, or a scheduled retry."""
 
@@ -248,11 +253,18 @@ class Worker:
                 self.full_signalled = True
             self._cond.notify()
 
+    @property
+    def settled(self) -> bool:
+        """Nothing queued, in flight or waiting for a retry: a flush has nothing to wait for.
+
+        Lock-free. ``pending`` is read first: the worker marks itself busy before it takes
+        events out of it.
+        """
+        return not self.pending and self.idle
+
     def flush(self, timeout: float | None) -> FlushResult:
         """Block until every event logged before the call is delivered or dropped."""
-        # Nothing to wait for: no thread round trip. Read ``pending`` first: the worker marks
-        # itself busy before it takes events out of it.
-        if not self.pending and self.idle:
+        if self.settled:
             return FlushResult()
         if self.stopped or self.no_thread or threading.current_thread() is self._thread:
             if threading.current_thread() is self._thread:  # a callback would wait on itself
@@ -745,7 +757,7 @@ class Worker:
     def _settle_spool(self, items: Sequence[Item], *, ack: bool) -> None:
         """Ack (delivered, or failed for good) or release the spool rows behind ``items``."""
         assert self.spool is not None
-        ids = [i for i in (item[2].__dict__.get("_spool_id") for item in items) if i is not None]
+        ids = [i for i in map(_spool_id, items) if i is not None]
         if ids:
             (self.spool.ack if ack else self.spool.release)(ids)
 
@@ -757,13 +769,13 @@ class Worker:
         """
         spool = self.spool
         assert spool is not None
-        backed = [item for item in items if item[2].__dict__.get("_spool_id") is not None]
+        backed = [item for item in items if _spool_id(item) is not None]
         self._settle_spool(backed, ack=False)  # already in the spool: just let go of the claim
         stored: List[Item] = []
         unstored: List[Item] = []
         datas: List[bytes] = []
         for item in items:
-            if item[2].__dict__.get("_spool_id") is not None:
+            if _spool_id(item) is not None:
                 continue
             try:
                 datas.append(item[3] or encode_json(complete_annotation(item[1])))

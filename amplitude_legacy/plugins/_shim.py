@@ -25,7 +25,7 @@ from typing import Any, Dict, List, Mapping, Sequence, Set, Tuple, Type, Union
 from amplitude_legacy._errors import OptionsError
 from amplitude_legacy._event import Event, find_problem
 from amplitude_legacy._future import EventFuture, resolved
-from amplitude_legacy._identify import Identify
+from amplitude_legacy._identify import Identify, legacy_identify_event
 from amplitude_legacy._middleware import Middleware, MiddlewarePayload, run_middleware
 from amplitude_legacy._options import (
     Options,
@@ -551,20 +551,15 @@ class LegacyClient:
         self, user_id: str | None, device_id: str | None, identify: Identify
     ) -> EventFuture:
         """Send an ``$identify`` built from a legacy ``Identify`` (legacy signature)."""
-        if not isinstance(identify, Identify):
-            log.warning("amplitude_legacy: Invalid Identify object. Skipping operation.")
-            return resolved(SKIPPED_RESPONSE)
-        return self.logEvent(identify.identify_user(user_id, device_id))
+        event = legacy_identify_event("user", identify, user_id, device_id)
+        return resolved(SKIPPED_RESPONSE) if event is None else self.logEvent(event)
 
     def groupIdentify(
         self, group_type: str, group_name: Union[str, Sequence[str]], identify: Identify
     ) -> EventFuture:
         """Send a ``$groupidentify`` event (legacy: a throw-away ``device_id``)."""
-        if not isinstance(identify, Identify):
-            log.warning("amplitude_legacy: Invalid Identify object. Skipping operation.")
-            return resolved(SKIPPED_RESPONSE)
-        name = group_name if isinstance(group_name, str) else list(group_name)
-        return self.logEvent(identify.identify_group(group_type, name))
+        event = legacy_identify_event("group", identify, group_type, group_name)
+        return resolved(SKIPPED_RESPONSE) if event is None else self.logEvent(event)
 
     def flush(self, timeout: float | None = None) -> FlushResult:
         """Send everything buffered now and wait for the outcome of each event logged before.
