@@ -16,28 +16,14 @@ from urllib.parse import urlsplit
 
 from dataclasses_json import LetterCase, dataclass_json
 
+from amplitude_legacy._delivery import check_transport, retry_strategy
 from amplitude_legacy._errors import OptionsError
+from amplitude_legacy._retry import DEFAULT_RETRY_TIMEOUTS
 from amplitude_legacy._signals import parse_signals
 
 __all__ = ["DEFAULT_RETRY_TIMEOUTS", "LogLevel", "Options", "resolve_options"]
 
 log = logging.getLogger("amplitude_legacy")
-
-DEFAULT_RETRY_TIMEOUTS: Tuple[int, ...] = (
-    100,
-    100,
-    200,
-    200,
-    400,
-    400,
-    800,
-    800,
-    1600,
-    1600,
-    3200,
-    3200,
-)
-"""Legacy default: one retry per entry, the wait (ms) before that retry. Sum 12.6 s."""
 
 US_HTTP_API_URL = "https://api2.amplitude.com/2/httpapi"
 US_BATCH_URL = "https://api2.amplitude.com/batch"
@@ -117,6 +103,9 @@ class Options:
             call-site time: the event is encoded and written on the caller's thread).
         spool_max_events: ``spoolMaxEvents`` (1,000,000); past it the oldest spooled events
             are dropped and counted as ``spool_full``.
+        max_concurrent_requests: ``maxConcurrentRequests`` (4, from 1 to 64); requests on
+            the wire at once (the connection pool keeps as many connections). 1 sends one
+            request at a time. ``OfflineRetryHandler`` always sends one at a time.
         disabled: ``disabled``; a development switch: middleware and validation still run,
             nothing is queued or sent, and every event resolves ``skipped`` with reason
             ``disabled`` (counted in ``stats().dropped``).
@@ -158,6 +147,7 @@ class Options:
     spool_path: Optional[str] = None
     spool_mode: str = "on_failure"
     spool_max_events: int = 1_000_000
+    max_concurrent_requests: int = 4
     disabled: bool = False
     dry_run: bool = False
     flush_on_signals: Tuple[Any, ...] = ()
@@ -245,6 +235,11 @@ def _validate(opts: Options) -> None:
     _check(
         "spool_path", opts.spool_path is None or isinstance(opts.spool_path, str), "must be a path"
     )
+    _check(
+        "max_concurrent_requests",
+        _is_int(opts.max_concurrent_requests) and 1 <= opts.max_concurrent_requests <= 64,
+        f"must be an int from 1 to 64, got {opts.max_concurrent_requests!r}",
+    )
     for name in ("max_cached_events", "max_queue_size", "spool_max_events"):
         value = getattr(opts, name)
         _check(name, _is_int(value) and value >= 1, f"must be a positive int, got {value!r}")
@@ -285,15 +280,6 @@ def _validate(opts: Options) -> None:
     for name in ("ca_certs", "cert_file", "key_file"):
         value = getattr(opts, name)
         _check(name, value is None or isinstance(value, str), "must be a file path or None")
-    retry = opts.retry_class
-    _check(
-        "retry_class",
-        retry is None
-        or isinstance(getattr(retry, "mode", None), str)
-        or hasattr(retry, "send_events_with_retry")
-        or hasattr(retry, "sendEventsWithRetry"),
-        "must have a send_events_with_retry(events) method",
-    )
     _check(
         "flush_on_signals",
         isinstance(opts.flush_on_signals, tuple),
@@ -303,15 +289,9 @@ def _validate(opts: Options) -> None:
         parse_signals(opts.flush_on_signals)
     except (TypeError, ValueError) as exc:
         _check("flush_on_signals", False, f"must be a list of signal names or numbers: {exc}")
-    transport = opts.transport_class
-    _check(
-        "transport_class",
-        transport is None
-        or hasattr(transport, "send")
-        or hasattr(transport, "send_payload")
-        or hasattr(transport, "sendPayload"),
-        "must have send(...) (a Transport) or send_payload(payload) (a legacy transport)",
-    )
+    # The same functions the engine builds its strategy and transport with.
+    retry_strategy(opts.retry_class, opts.retry_timeouts)
+    check_transport(opts.transport_class)
 
 
 def _normalize_names(raw: Mapping[str, Any]) -> dict[str, Any]:
