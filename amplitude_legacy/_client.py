@@ -14,7 +14,7 @@ import os
 import threading
 import time
 import weakref
-from typing import Any, Dict, Mapping, Sequence, Tuple, Union, overload
+from typing import TYPE_CHECKING, Any, Dict, Mapping, Sequence, Tuple, Union, overload
 
 from amplitude_legacy._context import _VALUES as _CONTEXT
 from amplitude_legacy._delivery import transport_for
@@ -31,12 +31,15 @@ from amplitude_legacy._future import EventFuture, resolved
 from amplitude_legacy._identify import Identify, legacy_identify_event
 from amplitude_legacy._middleware import Middleware, Stop, run_chain
 from amplitude_legacy._options import LogLevel, Options, resolve_options
-from amplitude_legacy._plugin_api import EventOptionsLike, PluginApiMixin, ResultFuture
+from amplitude_legacy._plugin_api import EventOptionsLike, PluginApiMixin
 from amplitude_legacy._response import SKIPPED_RESPONSE, Response, Status
 from amplitude_legacy._retry import DropReason
 from amplitude_legacy._signals import SignalFlusher, parse_signals
 from amplitude_legacy._stats import ClientStats, Counters, DropLog, FlushResult
 from amplitude_legacy._worker import Worker
+
+if TYPE_CHECKING:
+    from amplitude_legacy.plugins._types import ResultFuture
 
 __all__ = [
     "DEFAULT_INSTANCE",

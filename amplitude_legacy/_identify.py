@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import secrets
 from enum import Enum
 from typing import Any, Final, Union
 
@@ -85,6 +84,8 @@ def generate_base36_id(length: int = _DEVICE_ID_LENGTH) -> str:
     Returns:
         The random id, for example ``"4sy2ofz6k8jnq1e3e2eifa90l"``.
     """
+    import secrets  # imported on first use: it pulls in hashlib and random
+
     return "".join(secrets.choice(_BASE36_DIGITS) for _ in range(length))
 
 

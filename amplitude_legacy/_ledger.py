@@ -79,7 +79,7 @@ class Item:
 class Batch:
     """Events that travel together: a first send, a resend, or a scheduled retry."""
 
-    __slots__ = ("due", "expedited", "items", "low", "retries", "state")
+    __slots__ = ("due", "expedited", "items", "low", "retries", "spool", "state")
 
     def __init__(self, items: List[Item], retries: int = 0, expedited: int = -1) -> None:
         self.items = items
@@ -88,6 +88,7 @@ class Batch:
         self.due = 0.0
         self.low: float = min(item.seq for item in items)  # flush checks read it often
         self.state = State.BATCHED
+        self.spool = False  # taken back from the spool (a backlog shares the request slots)
 
     def keep(self, wanted: Callable[[Item], bool]) -> None:
         """Keep only the items ``wanted`` accepts (the low watermark follows)."""
@@ -317,6 +318,7 @@ class Ledger:
             retry_due=self._waiting[0].due if self._waiting else None,
             spool_due=self._outcomes.spool_due,
             spool_turn=self._spool_turn,
+            spool_batches=sum(b.spool for b in (*self._ready, *self._wire)),
             deadline=self.deadline,
         )
 
@@ -344,7 +346,9 @@ class Ledger:
                 item.seq = self._taken
                 self._taken += 1
             if items:
-                self._ready.append(Batch(items))
+                batch = Batch(items)
+                batch.spool = True
+                self._ready.append(batch)
 
     def cut(self, max_events: int, max_bytes: int, overhead: int, bad: List[Report]) -> None:
         """FILL, after encoding: the encoded front of the staged events becomes a ready batch.

@@ -7,14 +7,11 @@ once, at ``init``: a bad option raises ``OptionsError`` (a ``ValueError``) namin
 
 from __future__ import annotations
 
-import difflib
 import logging
 import warnings
 from dataclasses import dataclass, fields, replace
 from typing import Any, Callable, Mapping, Optional, Sequence, Tuple
 from urllib.parse import urlsplit
-
-from dataclasses_json import LetterCase, dataclass_json
 
 from amplitude_legacy._delivery import check_transport, retry_strategy
 from amplitude_legacy._errors import OptionsError
@@ -47,7 +44,6 @@ class LogLevel:
     VERBOSE = 3
 
 
-@dataclass_json(letter_case=LetterCase.CAMEL)  # type: ignore[call-overload, unused-ignore]
 @dataclass(frozen=True, repr=False)
 class Options:
     """Everything ``init`` accepts, with the legacy defaults.
@@ -170,15 +166,70 @@ class Options:
         return f"Options({', '.join(shown)})"
 
     def to_legacy_dict(self) -> dict[str, Any]:
-        """The options under their legacy camelCase names (objects are not copied)."""
-        return {_FIELD_TO_CAMEL[f.name]: getattr(self, f.name) for f in fields(self)}
+        """The options under their legacy camelCase names (objects are not copied).
+
+        A password in ``proxy`` is masked (``http://user:***@host:3128``), as in ``repr``: these
+        dicts end up in logs. Read ``options.proxy`` for the real value.
+        """
+        out = {_FIELD_TO_CAMEL[f.name]: getattr(self, f.name) for f in fields(self)}
+        out["proxy"] = self.proxy and _mask_password(self.proxy)
+        return out
+
+    # dataclasses-json's camelCase mapping, loaded on first use (it costs ~75 ms to import, and
+    # most programs never call these).
+
+    @classmethod
+    def from_dict(cls, kvs: Mapping[str, Any], *, infer_missing: bool = False) -> Options:
+        """Build ``Options`` from a camelCase dict (dataclasses-json), without validation.
+
+        ``init`` and ``resolve_options`` accept the same dict and also validate it.
+        """
+        mixin: Any = _json_api()
+        return mixin.from_dict.__func__(cls, kvs, infer_missing=infer_missing)  # type: ignore[no-any-return]
+
+    def to_dict(self, encode_json: bool = False) -> dict[str, Any]:
+        """The options as a camelCase dict (dataclasses-json); a proxy password is masked."""
+        data: dict[str, Any] = _json_api().to_dict(self, encode_json=encode_json)
+        if data.get("proxy"):
+            data["proxy"] = _mask_password(data["proxy"])
+        return data
+
+    @classmethod
+    def from_json(cls, text: str | bytes, *, infer_missing: bool = False) -> Options:
+        """``from_dict`` of a JSON document."""
+        mixin: Any = _json_api()
+        return mixin.from_json.__func__(cls, text, infer_missing=infer_missing)  # type: ignore[no-any-return]
+
+    def to_json(self, **kwargs: Any) -> str:
+        """``to_dict`` as a JSON document (``json.dumps`` keywords accepted)."""
+        return str(_json_api().to_json(self, **kwargs))
+
+    @classmethod
+    def schema(cls, **kwargs: Any) -> Any:
+        """The dataclasses-json (marshmallow) schema of ``Options``."""
+        mixin: Any = _json_api()
+        return mixin.schema.__func__(cls, **kwargs)
 
 
-# dataclasses-json's own camelCase rule, so the names match ``Options.from_dict``/``to_dict``.
-_FIELD_TO_CAMEL: dict[str, str] = {
-    f.name: LetterCase.CAMEL(f.name)  # type: ignore[no-untyped-call, operator, unused-ignore]
-    for f in fields(Options)
-}
+def _json_api() -> Any:
+    """dataclasses-json's mixin, with ``Options`` configured for camelCase (first call only)."""
+    from dataclasses_json import DataClassJsonMixin, LetterCase, config
+
+    if "dataclass_json_config" not in Options.__dict__:
+        camel = config(letter_case=LetterCase.CAMEL)["dataclasses_json"]
+        type.__setattr__(Options, "dataclass_json_config", camel)
+        DataClassJsonMixin.register(Options)
+    return DataClassJsonMixin
+
+
+def camel_case(name: str) -> str:
+    """``max_cached_events`` -> ``maxCachedEvents`` (dataclasses-json's rule, checked by a test)."""
+    head, *rest = name.split("_")
+    return head + "".join(word[:1].upper() + word[1:] for word in rest)
+
+
+# The camelCase names, as ``Options.from_dict``/``to_dict`` spell them.
+_FIELD_TO_CAMEL: dict[str, str] = {f.name: camel_case(f.name) for f in fields(Options)}
 _CAMEL_TO_FIELD = {camel: name for name, camel in _FIELD_TO_CAMEL.items()}
 _ANY_NAME_TO_FIELD = {**_CAMEL_TO_FIELD, **{name: name for name in _FIELD_TO_CAMEL}}
 
@@ -300,6 +351,8 @@ def _normalize_names(raw: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in raw.items():
         name = _ANY_NAME_TO_FIELD.get(key) if isinstance(key, str) else None
         if name is None:
+            import difflib
+
             close = difflib.get_close_matches(str(key), list(_ANY_NAME_TO_FIELD), n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise OptionsError(str(key), f"unknown option{hint}")

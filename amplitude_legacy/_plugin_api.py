@@ -27,9 +27,9 @@ from amplitude_legacy._identify import (
     SpecialEventType,
 )
 from amplitude_legacy._response import Response, Status
-from amplitude_legacy.plugins._adapters import PluginMiddleware
-from amplitude_legacy.plugins._types import PluginType, Result, ResultFuture
 
+# The plugin bridge (``amplitude_legacy.plugins``) is imported when the plugin API is first used,
+# not by ``import amplitude_legacy``: most legacy code never touches it.
 if TYPE_CHECKING:
     import threading
     from concurrent.futures import Future
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from amplitude_legacy._future import EventFuture
     from amplitude_legacy._middleware import Middleware
     from amplitude_legacy._options import Options
+    from amplitude_legacy.plugins._types import PluginType, ResultFuture
 
 __all__ = [
     "EMPTY_EVENT_TYPE_MESSAGE",
@@ -44,7 +45,6 @@ __all__ = [
     "SUCCESS_MESSAGE",
     "EventOptionsLike",
     "PluginApiMixin",
-    "ResultFuture",
 ]
 
 log = logging.getLogger("amplitude_legacy")
@@ -87,6 +87,8 @@ def _message(response: Response) -> str:
 
 
 def _done(event: Event, code: int, message: str, response: Response | None = None) -> ResultFuture:
+    from amplitude_legacy.plugins._types import Result, ResultFuture
+
     future = ResultFuture()
     future.set_result(Result(event, code, message, response))
     return future
@@ -106,6 +108,8 @@ class _Destination:
 
 
 def _plugin_type(plugin: Any) -> PluginType:
+    from amplitude_legacy.plugins._types import PluginType
+
     raw = getattr(plugin, "type", None)
     if raw is None:
         return PluginType.ENRICHMENT  # the plugin API's default
@@ -174,6 +178,9 @@ class PluginApiMixin:
             >>> client.add(MiddlewarePlugin(add_env)).add(Mirror())  # doctest: +ELLIPSIS
             <...>
         """
+        from amplitude_legacy.plugins._adapters import PluginMiddleware
+        from amplitude_legacy.plugins._types import PluginType
+
         name = getattr(plugin, "name", None)
         if not isinstance(name, str) or not name:
             raise TypeError(f"a plugin needs a non-empty str name, got {name!r}")
@@ -218,6 +225,8 @@ class PluginApiMixin:
             >>> client.add(Mirror()).remove("mirror")  # doctest: +ELLIPSIS
             <...>
         """
+        from amplitude_legacy.plugins._adapters import PluginMiddleware
+
         with self._lock:
             plugin = self._plugins.get(name)
             if plugin is None:
@@ -244,6 +253,8 @@ class PluginApiMixin:
 
     def _submit(self, event: Dict[str, Any]) -> ResultFuture:
         """Log ``event`` through ``logEvent`` and chain its ``Response`` into a ``Result``."""
+        from amplitude_legacy.plugins._types import Result, ResultFuture
+
         extra = event.pop("extra", None)
         built = Event(event)
         if extra is not None and not isinstance(extra, dict):

@@ -13,7 +13,8 @@ priority order:
    new events are due when a flush waits, ``maxCachedEvents`` are queued, or the upload
    interval has passed since the first of them was seen. The spool is read when its time has
    come and no retry waits (a server that fails would fail it too); when both are due, the
-   spool and new events take turns.
+   spool and new events take turns, and a spool backlog never holds more than half of the
+   request slots (at least one): new events always find one free.
 7. Otherwise ``WAIT`` until the next timer (the interval, a retry, the spool), or a wake.
 """
 
@@ -54,6 +55,7 @@ class View(NamedTuple):
     retry_due: float | None = None  #: the earliest retry's time
     spool_due: float = float("inf")  #: when to look in the spool (inf: no spool)
     spool_turn: bool = False  #: the last batch came from the spool
+    spool_batches: int = 0  #: batches from the spool that are ready or on the wire
     deadline: float = float("inf")  #: shutdown's deadline: no request starts after it
 
 
@@ -80,7 +82,11 @@ def next_step(view: View) -> Tuple[Step, float | None]:
         new_due = view.queued > 0 and (
             view.flushing or view.full or (view.window is not None and now >= view.window)
         )
-        spool_due = view.retry_due is None and now >= view.spool_due
+        spool_due = (
+            view.retry_due is None
+            and now >= view.spool_due
+            and view.spool_batches < max(1, view.max_in_flight // 2)
+        )
         if spool_due and not (new_due and view.spool_turn):
             return Step.POLL_SPOOL, None
         if new_due:

@@ -9,7 +9,6 @@ and costs microseconds when nothing is pending.
 from __future__ import annotations
 
 import functools
-import inspect
 import logging
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Callable, Type, TypeVar, cast
@@ -120,6 +119,8 @@ class flushing:  # lower case, like contextlib.closing: it reads as a verb
 
     def __call__(self, handler: F) -> F:
         """Wrap ``handler`` (sync or ``async def``) so each call ends with a flush."""
+        import inspect
+
         if inspect.iscoroutinefunction(handler):
 
             @functools.wraps(handler)

@@ -7,7 +7,6 @@ urllib3's own retries and redirects are off.
 
 from __future__ import annotations
 
-import gzip
 import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping, Protocol, runtime_checkable
@@ -233,6 +232,8 @@ class LegacyTransportAdapter:
     ) -> HttpResponse:
         """Call the legacy ``send_payload``; see ``Transport.send``."""
         if headers.get("Content-Encoding") == "gzip":  # the legacy contract hands over a dict
+            import gzip
+
             body = gzip.decompress(body)
         try:
             answer = self._send(json.loads(body))

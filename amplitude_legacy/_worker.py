@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any, Callable, List, Sequence
+from typing import TYPE_CHECKING, Any, Callable, List, Sequence
 
 from amplitude_legacy._delivery import Answer, Delivery, transport_for
 from amplitude_legacy._encoding import Wire, encode_json
@@ -28,7 +28,9 @@ from amplitude_legacy._retry import DropReason
 from amplitude_legacy._scheduler import Step
 from amplitude_legacy._sender import Sender
 from amplitude_legacy._stats import Counters, DropLog, FlushResult
-from amplitude_legacy._transport import Transport
+
+if TYPE_CHECKING:
+    from amplitude_legacy._transport import Transport
 
 __all__ = ["Worker"]
 
