@@ -297,6 +297,11 @@ class Ledger:
                 timeout = None if until is None else min(MAX_WAIT, max(0.0, until - now))
                 cond.wait(timeout if timeout is not None else MAX_WAIT)
 
+    def view(self) -> View:
+        """The state as the scheduler sees it now (what ``next_step`` decides on)."""
+        with self.cond:
+            return self._view(self.clock())
+
     def _view(self, now: float) -> View:
         queued = len(self.intake) + len(self._staged)
         if queued and self._window is None:
@@ -397,9 +402,23 @@ class Ledger:
             self.cond.notify()
 
     def next_answer(self) -> Tuple[Batch, Any]:
-        """APPLY: the oldest answer not applied yet (its batch stays ON_WIRE until applied)."""
+        """APPLY: the oldest answer not applied yet.
+
+        Its batch stays ``ON_WIRE`` (counted, and holding flushes back) until ``apply``,
+        ``not_sent`` or ``abandon`` moves its events on.
+
+        Raises:
+            IndexError: there is no answer to apply.
+        """
         with self.cond:
-            return self._answered.popleft()
+            return self._answered[0]
+
+    def _applied(self, batch: Batch) -> None:
+        """The answer for ``batch`` is being applied: it leaves ``ON_WIRE`` (lock held)."""
+        for index, (answered, _) in enumerate(self._answered):
+            if answered is batch:
+                del self._answered[index]
+                return
 
     def promote_due(self) -> None:
         """PROMOTE: retries whose time has come become ready batches."""
@@ -433,6 +452,7 @@ class Ledger:
         action = decision.action
         reports: List[Report] = []
         with self.cond:
+            self._applied(batch)
             if action is Action.DELIVERED:
                 reports.append(("delivered", items, "", response, None))
             elif action is Action.DROP_ALL:
@@ -458,6 +478,7 @@ class Ledger:
             else:
                 self._back_off(items, batch, decision, response, transient, hold, reports)
             self._resolving += sum(len(r[1]) for r in reports)
+            self._complete_flushes()  # HELD events do not hold a flush back
         self._report(reports)
 
     def _resend(self, items: List[Item], batch: Batch) -> None:
@@ -553,12 +574,14 @@ class Ledger:
         with self.cond:
             self._staged = deque(i for i in self._staged if id(i) not in gone)
             self._held = [i for i in self._held if id(i) not in gone]
-            for batch in [*self._ready, *self._wire, *self._waiting]:
+            answered = [batch for batch, _ in self._answered]
+            for batch in [*self._ready, *self._wire, *self._waiting, *answered]:
                 batch.keep(lambda item: id(item) not in gone)
             self._ready = deque(b for b in self._ready if b.items)
             self._wire = [b for b in self._wire if b.items]
             self._waiting = [b for b in self._waiting if b.items]
             heapq.heapify(self._waiting)
+            self._answered = deque(pair for pair in self._answered if pair[0].items)
             self._resolving += len(items)
         self._report([("dropped", list(items), reason, None, detail)])
 
