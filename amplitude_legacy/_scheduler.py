@@ -11,7 +11,10 @@ priority order:
 5. ``SUBMIT`` a ready batch while fewer than ``max_in_flight`` requests are on the wire.
 6. ``POLL_SPOOL`` or ``FILL`` when a batch may be prepared (a free slot, or ``ahead`` of them):
    new events are due when a flush waits, ``maxCachedEvents`` are queued, or the upload
-   interval has passed since the first of them was seen. The spool is read when its time has
+   interval has passed since the first of them was seen. While other requests are on the
+   wire, only a full batch (``batch_size`` events) goes out early: the events that arrive
+   meanwhile make the next request bigger instead of making more of them (on a fast network
+   this keeps the cost per event down; on a slow one, bursts still fill every slot). The spool is read when its time has
    come and no retry waits (a server that fails would fail it too); when both are due, the
    spool and new events take turns, and a spool backlog never holds more than half of the
    request slots (at least one): new events always find one free.
@@ -56,6 +59,7 @@ class View(NamedTuple):
     spool_due: float = float("inf")  #: when to look in the spool (inf: no spool)
     spool_turn: bool = False  #: the last batch came from the spool
     spool_batches: int = 0  #: batches from the spool that are ready or on the wire
+    batch_size: int = 2000  #: the most events one request carries
     deadline: float = float("inf")  #: shutdown's deadline: no request starts after it
 
 
@@ -79,8 +83,12 @@ def next_step(view: View) -> Tuple[Step, float | None]:
     if view.ready and slots > 0:
         return Step.SUBMIT, None
     if view.ready < slots + view.ahead:
+        idle = view.in_flight + view.ready == 0
         new_due = view.queued > 0 and (
-            view.flushing or view.full or (view.window is not None and now >= view.window)
+            view.flushing
+            or view.full
+            or view.queued >= view.batch_size
+            or (idle and view.window is not None and now >= view.window)
         )
         spool_due = (
             view.retry_due is None

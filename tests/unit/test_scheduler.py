@@ -47,10 +47,19 @@ def test_ready_batches_go_out_while_slots_are_free() -> None:
 
 
 def test_one_batch_is_prepared_ahead_of_a_free_slot() -> None:
-    """With every slot busy, one more batch may be encoded; a second one may not."""
-    due = {"queued": 10, "window": NOW, "in_flight": 4, "max_in_flight": 4}
+    """With every slot busy, one more full batch may be encoded; a second one may not."""
+    due = {"queued": 2000, "window": NOW, "in_flight": 4, "max_in_flight": 4}
     assert next_step(view(**due, ready=0)) == (Step.FILL, None)
     assert next_step(view(**due, ready=1)) == (Step.WAIT, None)  # no spin on the passed window
+
+
+def test_a_partial_batch_waits_for_requests_on_the_wire() -> None:
+    """Requests in flight: a partial batch waits (it grows) unless it is full or flushed."""
+    partial = {"queued": 10, "window": NOW, "max_in_flight": 4}
+    assert next_step(view(**partial, in_flight=0)) == (Step.FILL, None)
+    assert next_step(view(**partial, in_flight=1)) == (Step.WAIT, None)
+    assert next_step(view(**partial, in_flight=1, flushing=True)) == (Step.FILL, None)
+    assert next_step(view(**{**partial, "queued": 2000}, in_flight=1)) == (Step.FILL, None)
 
 
 def test_sequential_strategies_prepare_nothing_ahead() -> None:
