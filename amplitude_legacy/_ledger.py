@@ -19,7 +19,8 @@ completes only once the futures it waits for are resolved.
 
 **The hand-off rule** (callers and worker; written here once). A caller appends, then checks
 ``closed``, then the two hints: it wakes the worker if ``wake_on_next`` is set (the worker is
-asleep with nothing queued), or once when the intake reaches ``maxCachedEvents``. The worker
+asleep with nothing queued), or once when the intake reaches ``wake_at`` (``maxCachedEvents``,
+or a whole request while requests are on the wire). The worker
 resets both hints *before* it looks at the intake, under the lock, and sleeps only under that
 same lock hold. So an event appended after the look sees a hint set and wakes it, and the wake
 cannot slip in between the look and the sleep. ``closed`` is set under the lock before the final
@@ -142,6 +143,7 @@ class Ledger:
         interval: ``uploadIntervalInSec``: how long new events may wait for company.
         max_in_flight: requests on the wire at once.
         ahead: batches that may be prepared beyond the free request slots (0 or 1).
+        batch_size: the most events one request carries.
         max_held: bound on ``HELD`` events (the oldest beyond it are dropped).
         clock: monotonic seconds (tests pass a fake one).
     """
@@ -156,8 +158,10 @@ class Ledger:
         max_in_flight: int,
         ahead: int,
         max_held: int,
+        batch_size: int = 2000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        self.batch_size = batch_size
         self._outcomes = outcomes
         self.max_cached = max_cached
         self.max_queue = max_queue
@@ -176,6 +180,7 @@ class Ledger:
         # Caller hints, read without the lock on purpose (the hand-off rule above).
         self.wake_on_next = True
         self.full_signalled = False
+        self.wake_at = self.max_cached  # the intake size that wakes a sleeping worker
         self.closed = False  # the final drain ran: callers reap what they append
         self.closing = False  # shutdown asked the worker to stop
         self.deadline = _INF  # shutdown's deadline: no request starts after it
@@ -207,7 +212,7 @@ class Ledger:
             self.reap()
         elif self.wake_on_next:
             self._wake(full=False)
-        elif len(intake) >= self.max_cached and not self.full_signalled:
+        elif len(intake) >= self.wake_at and not self.full_signalled:
             self._wake(full=True)
         return True
 
@@ -294,6 +299,8 @@ class Ledger:
                 if step is not Step.WAIT:
                     return step, view
                 self.wake_on_next = view.queued == 0
+                busy = view.in_flight + view.ready > view.spool_batches
+                self.wake_at = min(self.batch_size, self.max_cached) if busy else self.max_cached
                 timeout = None if until is None else min(MAX_WAIT, max(0.0, until - now))
                 cond.wait(timeout if timeout is not None else MAX_WAIT)
 
@@ -324,6 +331,7 @@ class Ledger:
             spool_due=self._outcomes.spool_due,
             spool_turn=self._spool_turn,
             spool_batches=sum(b.spool for b in (*self._ready, *self._wire)),
+            batch_size=self.batch_size,
             deadline=self.deadline,
         )
 

@@ -11,10 +11,12 @@ priority order:
 5. ``SUBMIT`` a ready batch while fewer than ``max_in_flight`` requests are on the wire.
 6. ``POLL_SPOOL`` or ``FILL`` when a batch may be prepared (a free slot, or ``ahead`` of them):
    new events are due when a flush waits, ``maxCachedEvents`` are queued, or the upload
-   interval has passed since the first of them was seen. While other requests are on the
-   wire, only a full batch (``batch_size`` events) goes out early: the events that arrive
-   meanwhile make the next request bigger instead of making more of them (on a fast network
-   this keeps the cost per event down; on a slow one, bursts still fill every slot). The spool is read when its time has
+   interval has passed since the first of them was seen. While requests are on the wire, new
+   events go out as soon as they fill a whole request (``batch_size``), and a partial one
+   waits for an answer: events that arrive meanwhile make the next request bigger instead of
+   making more of them (on a fast network this keeps the cost per event down; on a slow one,
+   a burst still fills every slot). Spool batches on the wire do not count here: new events
+   never wait behind a backlog. The spool is read when its time has
    come and no retry waits (a server that fails would fail it too); when both are due, the
    spool and new events take turns, and a spool backlog never holds more than half of the
    request slots (at least one): new events always find one free.
@@ -83,13 +85,11 @@ def next_step(view: View) -> Tuple[Step, float | None]:
     if view.ready and slots > 0:
         return Step.SUBMIT, None
     if view.ready < slots + view.ahead:
-        idle = view.in_flight + view.ready == 0
-        new_due = view.queued > 0 and (
-            view.flushing
-            or view.full
-            or view.queued >= view.batch_size
-            or (idle and view.window is not None and now >= view.window)
-        )
+        if view.in_flight + view.ready > view.spool_batches:  # sending already: whole requests
+            timely = view.queued >= view.batch_size
+        else:
+            timely = view.window is not None and now >= view.window
+        new_due = view.queued > 0 and (view.flushing or view.full or timely)
         spool_due = (
             view.retry_due is None
             and now >= view.spool_due

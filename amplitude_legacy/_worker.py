@@ -84,6 +84,7 @@ class Worker:
             max_in_flight=self.delivery.max_in_flight,
             ahead=self.delivery.ahead,
             max_held=options.max_cached_events,
+            batch_size=self.wire.max_events,
         )
         self._drop_log = drop_log
         self._warned_bad_key = False

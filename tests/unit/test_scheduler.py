@@ -62,6 +62,13 @@ def test_a_partial_batch_waits_for_requests_on_the_wire() -> None:
     assert next_step(view(**{**partial, "queued": 2000}, in_flight=1)) == (Step.FILL, None)
 
 
+def test_a_whole_request_waits_for_the_interval_when_idle() -> None:
+    """Nothing on the wire: the legacy rules hold (interval, maxCachedEvents, flush)."""
+    waiting = {"queued": 2000, "window": NOW + 10}
+    assert next_step(view(**waiting)) == (Step.WAIT, NOW + 10)
+    assert next_step(view(**waiting, full=True)) == (Step.FILL, None)
+
+
 def test_sequential_strategies_prepare_nothing_ahead() -> None:
     """ahead=0 (OfflineRetryHandler): the next batch is filled only after the answer."""
     due = {"queued": 10, "window": NOW, "max_in_flight": 1, "ahead": 0}
@@ -119,6 +126,9 @@ def test_a_spool_backlog_leaves_slots_for_new_events() -> None:
     assert next_step(view(spool_due=NOW, max_in_flight=4, spool_batches=1))[0] is Step.POLL_SPOOL
     assert next_step(view(spool_due=NOW, max_in_flight=4, spool_batches=2)) == (Step.WAIT, None)
     assert next_step(view(spool_due=NOW, max_in_flight=1, spool_batches=1)) == (Step.WAIT, None)
+    # a single new event does not wait behind the backlog's requests
+    backlog = {"in_flight": 2, "spool_batches": 2, "max_in_flight": 4, "queued": 1, "window": NOW}
+    assert next_step(view(**backlog, spool_turn=True)) == (Step.FILL, None)
 
 
 def test_a_fake_clock_walks_a_backoff() -> None:
