@@ -8,7 +8,6 @@ flushes with a bound, and a forked child gets a fresh worker, lock and connectio
 
 from __future__ import annotations
 
-import atexit
 import logging
 import os
 import threading
@@ -16,6 +15,7 @@ import time
 import weakref
 from typing import TYPE_CHECKING, Any, Dict, Mapping, Sequence, Tuple, Union, overload
 
+from amplitude_legacy import _lifecycle
 from amplitude_legacy._context import _VALUES as _CONTEXT
 from amplitude_legacy._delivery import transport_for
 from amplitude_legacy._encoding import encode_json
@@ -36,7 +36,7 @@ from amplitude_legacy._response import SKIPPED_RESPONSE, Response, Status
 from amplitude_legacy._retry import DropReason
 from amplitude_legacy._signals import SignalFlusher, parse_signals
 from amplitude_legacy._stats import ClientStats, Counters, DropLog, FlushResult
-from amplitude_legacy._worker import Worker
+from amplitude_legacy._worker import Worker, deadline_after
 
 if TYPE_CHECKING:
     from amplitude_legacy.plugins._types import ResultFuture
@@ -125,9 +125,7 @@ class NodeClient(PluginApiMixin):
         if self._options.spool_path is not None:
             self._worker.start()  # send what an earlier run left in the spool, now
         ref = weakref.ref(self)
-        atexit.register(_shutdown_at_exit, ref)
-        if hasattr(os, "register_at_fork"):
-            os.register_at_fork(after_in_child=lambda: _after_fork(ref))
+        _lifecycle.track(self)  # the exit flush and the fork reset (one hook for all clients)
         self._signals: SignalFlusher | None = None
         if self._options.flush_on_signals:
             self._signals = SignalFlusher(
@@ -509,7 +507,7 @@ class NodeClient(PluginApiMixin):
             self._call_plugins("flush")
         if not self._routes:
             return self._worker.flush(timeout)
-        deadline = None if timeout is None else time.monotonic() + timeout
+        deadline = deadline_after(timeout)
         result = self._worker.flush(timeout)
         return _combined(result, self._routes.values(), "flush", deadline)
 
@@ -545,11 +543,12 @@ class NodeClient(PluginApiMixin):
         Examples:
             >>> client.shutdown(timeout=10)
         """
+        deadline = deadline_after(timeout)
         with self._lock:
             if self._closed:
                 return FlushResult()
             self._closed = True
-        deadline = None if timeout is None else time.monotonic() + timeout
+        _lifecycle.forget(self)
         if self._signals is not None:
             self._signals.uninstall()
         result = self._worker.shutdown(timeout)
@@ -575,9 +574,25 @@ class NodeClient(PluginApiMixin):
 
     # ------------------------------------------------------------------ fork
 
+    def _shutdown_at_exit(self) -> None:
+        """The exit hook's part for this client: shut down within ``exitFlushTimeout``."""
+        if self._closed:
+            return
+        bound = self._options.exit_flush_timeout
+        result = self.shutdown(bound)
+        if result.pending:
+            log.warning(
+                "amplitude_legacy: exiting with %d event(s) not delivered after %.1f s "
+                "(raise exitFlushTimeout, or call flush() before exit)",
+                result.pending,
+                bound,
+            )
+
     def _reinit_after_fork(self) -> None:
         """In a forked child: fresh lock, counters, worker and pool; the parent's events stay
         the parent's."""
+        if self._closed:
+            return
         self._lock = threading.Lock()
         self._pid = os.getpid()
         self._counters.reset()
@@ -594,9 +609,7 @@ class NodeClient(PluginApiMixin):
     flushAsync = flush_async
 
 
-def _combined(
-    result: FlushResult, destinations: Any, method: str, deadline: float | None
-) -> FlushResult:
+def _combined(result: FlushResult, destinations: Any, method: str, deadline: float) -> FlushResult:
     """``result`` plus the ``flush``/``shutdown`` of each destination, within one deadline."""
     sent, dropped, pending, timed_out = (
         result.sent,
@@ -605,7 +618,7 @@ def _combined(
         result.timed_out,
     )
     for destination in list(destinations):
-        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        left = None if deadline == float("inf") else max(0.0, deadline - time.monotonic())
         try:
             part = getattr(destination, method)(left)
         except Exception:
@@ -646,27 +659,6 @@ def _shutdown_if_alive(ref: weakref.ReferenceType[NodeClient], bound: float) -> 
         client.shutdown(bound)
 
 
-def _after_fork(ref: weakref.ReferenceType[NodeClient]) -> None:
-    client = ref()
-    if client is not None and not client._closed:
-        client._reinit_after_fork()
-
-
-def _shutdown_at_exit(ref: weakref.ReferenceType[NodeClient]) -> None:
-    client = ref()
-    if client is None or client._closed or os.getpid() != client._pid:
-        return
-    bound = client._options.exit_flush_timeout
-    result = client.shutdown(bound)
-    if result.pending:
-        log.warning(
-            "amplitude_legacy: exiting with %d event(s) not delivered after %.1f s "
-            "(raise exitFlushTimeout, or call flush() before exit)",
-            result.pending,
-            bound,
-        )
-
-
 _instances: Dict[str, NodeClient] = {}
 _instances_lock = threading.Lock()
 
@@ -685,7 +677,8 @@ def init(
 
     Returns:
         The new ``NodeClient``. A client previously registered under the same name is shut
-        down (flushed, bounded by its ``exitFlushTimeout``).
+        down in the background (flushed, bounded by its ``exitFlushTimeout``): ``init``
+        returns at once even when that client's server is unreachable.
 
     Raises:
         OptionsError: a bad option; the message names it.
@@ -700,7 +693,9 @@ def init(
         previous = _instances.get(name)
         _instances[name] = client
     if previous is not None and previous is not client:
-        previous.shutdown(previous.getOptions().exit_flush_timeout)
+        # In the background: the new client is usable at once, even if the old one's server
+        # is gone (its events still get up to exitFlushTimeout, and the exit hook waits).
+        _lifecycle.shutdown_in_background(previous, previous.getOptions().exit_flush_timeout)
     return client
 
 

@@ -7,6 +7,7 @@ once, at ``init``: a bad option raises ``OptionsError`` (a ``ValueError``) namin
 
 from __future__ import annotations
 
+import functools
 import logging
 import warnings
 from dataclasses import dataclass, fields, replace
@@ -232,6 +233,17 @@ def camel_case(name: str) -> str:
 _FIELD_TO_CAMEL: dict[str, str] = {f.name: camel_case(f.name) for f in fields(Options)}
 _CAMEL_TO_FIELD = {camel: name for name, camel in _FIELD_TO_CAMEL.items()}
 _ANY_NAME_TO_FIELD = {**_CAMEL_TO_FIELD, **{name: name for name in _FIELD_TO_CAMEL}}
+_generated_init = Options.__init__
+
+
+@functools.wraps(_generated_init)
+def _init_any_spelling(self: Options, *args: Any, **kwargs: Any) -> None:
+    # Options(maxCachedEvents=...) works like Options(max_cached_events=...); an unknown name
+    # is an OptionsError with a suggestion, not a bare TypeError from the dataclass.
+    _generated_init(self, *args, **_normalize_names(kwargs))
+
+
+Options.__init__ = _init_any_spelling  # type: ignore[method-assign]
 
 
 def _mask_password(url: str) -> str:
@@ -248,6 +260,29 @@ def _is_int(value: object) -> bool:
 
 def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+#: Bounds on time options: beyond a day, a value is a mistake (a unit confusion, a sentinel),
+#: and the waits it would cause overflow the platform's timers.
+DAY_SECONDS = 86_400
+DAY_MS = DAY_SECONDS * 1000
+#: Bound on retries: each is a request; a million of them is a hung client, not a schedule.
+MAX_RETRIES = 1000
+
+
+def _in_range(value: object, low: float, high: float) -> bool:
+    """A real number (not a bool, not NaN) within ``[low, high]``."""
+    return _is_number(value) and low <= value <= high  # type: ignore[operator]
+
+
+def _json_problem(name: str, value: Mapping[str, Any]) -> None:
+    """``plan`` / ``ingestion_metadata`` are merged into every event: they must encode."""
+    import json
+
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as exc:
+        _check(name, False, f"must be JSON-serializable ({exc})")
 
 
 def _check(name: str, ok: bool, message: str) -> None:
@@ -297,35 +332,43 @@ def _validate(opts: Options) -> None:
     _check(
         "retry_timeouts",
         isinstance(opts.retry_timeouts, tuple)
-        and all(_is_number(t) and t >= 0 for t in opts.retry_timeouts),
-        "must be a list of non-negative numbers (milliseconds)",
+        and len(opts.retry_timeouts) <= MAX_RETRIES
+        and all(_in_range(t, 0, DAY_MS) for t in opts.retry_timeouts),
+        f"must be a list of at most {MAX_RETRIES} waits, each from 0 to {DAY_MS:,} "
+        "milliseconds (a day)",
     )
     _check(
         "max_retries",
-        opts.max_retries is None or (_is_int(opts.max_retries) and opts.max_retries >= 0),
-        "must be a non-negative int",
+        opts.max_retries is None
+        or (_is_int(opts.max_retries) and 0 <= opts.max_retries <= MAX_RETRIES),
+        f"must be an int from 0 to {MAX_RETRIES}",
     )
     for name in ("upload_interval_in_sec", "exit_flush_timeout"):
         value = getattr(opts, name)
         _check(
-            name, _is_number(value) and value >= 0, f"must be a non-negative number, got {value!r}"
+            name,
+            _in_range(value, 0, DAY_SECONDS),
+            f"must be a number of seconds from 0 to {DAY_SECONDS:,} (a day), got {value!r}",
         )
     _check(
         "min_id_length",
-        opts.min_id_length is None or (_is_int(opts.min_id_length) and opts.min_id_length >= 0),
-        "must be a non-negative int or None",
+        opts.min_id_length is None
+        or (_is_int(opts.min_id_length) and 0 <= opts.min_id_length <= 1024),
+        "must be an int from 0 to 1024, or None",
     )
     _check(
         "request_timeout_millis",
-        _is_number(opts.request_timeout_millis),
-        "must be a number of milliseconds (0 or less: no timeout)",
+        _in_range(opts.request_timeout_millis, float("-inf"), DAY_MS),
+        f"must be a number of milliseconds up to {DAY_MS:,} (a day); 0 or less: no timeout",
     )
     _check_callable_or_none("on_retry", opts.on_retry)
     _check_callable_or_none("on_drop", opts.on_drop)
     for name in ("plan", "ingestion_metadata"):
         value = getattr(opts, name)
         _check(name, value is None or isinstance(value, Mapping), "must be a dict or None")
-    _check("server_zone", opts.server_zone in ("US", "EU"), "must be 'US' or 'EU'")
+        if value:
+            _json_problem(name, value)
+    _check("server_zone", opts.server_zone in ("US", "EU"), "must be 'US' or 'EU' (any case)")
     if opts.proxy is not None:
         _check_url("proxy", opts.proxy, secret=True)
     for name in ("ca_certs", "cert_file", "key_file"):
@@ -399,6 +442,9 @@ def resolve_options(options: Options | Mapping[str, Any] | None = None, **kwargs
     )
     explicit_url = bool(values.get("server_url") or inherited)
     opts = replace(base, **values)
+    zone = opts.server_zone
+    if isinstance(zone, str) and zone.upper() in ("US", "EU") and zone != zone.upper():
+        opts = replace(opts, server_zone=zone.upper())  # "eu" means EU
     if not explicit_url:
         opts = replace(opts, server_url=_default_url(opts.server_zone, opts.use_batch))
     _validate(opts)
@@ -406,12 +452,15 @@ def resolve_options(options: Options | Mapping[str, Any] | None = None, **kwargs
         # The legacy RetryHandler warns and replaces retryTimeouts with 100 * 2**i ms.
         warnings.warn(MAX_RETRIES_DEPRECATION, DeprecationWarning, stacklevel=3)
         log.warning(MAX_RETRIES_DEPRECATION)
-        timeouts = tuple(_DEPRECATED_BASE_RETRY_MS * 2**i for i in range(opts.max_retries))
-        opts = replace(opts, retry_timeouts=timeouts, max_retries=None)
+        timeouts, wait = [], _DEPRECATED_BASE_RETRY_MS
+        for _ in range(opts.max_retries):  # doubling, capped at a day (no huge integers)
+            timeouts.append(wait)
+            wait = min(wait * 2, DAY_MS)
+        opts = replace(opts, retry_timeouts=tuple(timeouts), max_retries=None)
     return opts
 
 
 def _default_url(zone: str, use_batch: bool) -> str:
-    if zone == "EU":
+    if str(zone).upper() == "EU":
         return EU_BATCH_URL if use_batch else EU_HTTP_API_URL
     return US_BATCH_URL if use_batch else US_HTTP_API_URL

@@ -41,6 +41,19 @@ SHUTDOWN_GRACE = 0.5
 _INF = float("inf")
 
 
+def deadline_after(timeout: float | None) -> float:
+    """The monotonic deadline ``timeout`` seconds from now (``None`` or ``inf``: never).
+
+    Raises:
+        ValueError: ``timeout`` is NaN or not a number.
+    """
+    if timeout is None:
+        return _INF
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout != timeout:
+        raise ValueError(f"timeout must be a number of seconds or None, got {timeout!r}")
+    return time.monotonic() + max(0.0, timeout)
+
+
 class Worker:
     """Owns the ledger, the worker thread and the I/O threads of one client.
 
@@ -127,6 +140,7 @@ class Worker:
     def flush(self, timeout: float | None) -> FlushResult:
         """Block until every event accepted before the call is resolved, or ``timeout``."""
         ledger = self.ledger
+        deadline = deadline_after(timeout)
         if ledger.settled:
             return FlushResult()
         on_worker = threading.current_thread() is self._thread
@@ -134,7 +148,6 @@ class Worker:
             if on_worker:  # a callback would wait on itself
                 log.warning("amplitude_legacy: flush() called on the worker thread; not waiting")
             return FlushResult(pending=ledger.outstanding(), timed_out=True)
-        deadline = _INF if timeout is None else time.monotonic() + timeout
         delivered, dropped = self._counters.totals()
         request = ledger.request_flush()
         if request is None:
@@ -152,9 +165,9 @@ class Worker:
     def shutdown(self, timeout: float | None) -> FlushResult:
         """Flush, then stop: no request starts after the deadline; the rest is accounted for."""
         ledger = self.ledger
-        deadline = _INF if timeout is None else time.monotonic() + timeout
+        deadline = deadline_after(timeout)
         ledger.set_deadline(deadline)
-        result = self.flush(timeout)
+        result = self.flush(None if deadline == _INF else max(0.0, deadline - time.monotonic()))
         ledger.close(deadline)
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
