@@ -15,25 +15,10 @@ import pytest
 
 from amplitude_legacy._cli import main
 from amplitude_legacy.testing import Collector
+from tests.cli.conftest import MIDDLEWARE
 
 ROOT = Path(__file__).resolve().parents[2]
 API_KEY = "CLI_TEST_KEY_0123456789abcdef"
-
-MIDDLEWARE = """
-def drop_bots(payload, next):
-    if (payload.event.event_properties or {}).get("bot"):
-        return  # not calling next: the event is skipped
-    next(payload)
-
-
-def tag(payload, next):
-    payload.event.event_properties = {**(payload.event.event_properties or {}), "via": "cli"}
-    next(payload)
-
-
-def explode(payload, next):
-    raise RuntimeError("middleware bug")
-"""
 
 
 def line(event_type: str, user: str = "user-0001", **fields: Any) -> str:
@@ -49,14 +34,6 @@ def write_lines(tmp_path: Path, *lines: str) -> str:
 def summary(out: str) -> dict[str, str]:
     rows = [row for row in out.strip().splitlines() if ": " in row and not row.startswith("line ")]
     return dict(row.split(": ", 1) for row in rows)
-
-
-@pytest.fixture
-def middleware_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """A module of middleware on sys.path: ``cli_test_middleware``."""
-    (tmp_path / "cli_test_middleware.py").write_text(MIDDLEWARE, encoding="utf-8")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    return "cli_test_middleware"
 
 
 def send_args(collector: Collector, path: str, *extra: str) -> List[str]:
@@ -214,7 +191,7 @@ def test_send_shows_a_bar_on_a_terminal_and_lines_otherwise(
         (["send", "FILE"], "no API key"),
         (["send", "FILE", "--api-key", "k", "--middleware", "nocolon"], "MODULE:FUNCTION"),
         (["send", "FILE", "--api-key", "k", "--middleware", "no_such_mod_xyz:f"], "cannot import"),
-        (["send", "FILE", "--api-key", "k", "--server-url", "ftp://x"], "serverUrl"),
+        (["send", "FILE", "--api-key", "k", "--server-url", "ftp://x"], "--server-url: must be"),
         (["send", "missing.jsonl", "--api-key", "k"], "cannot read missing.jsonl"),
         (["check", "missing.jsonl"], "cannot read missing.jsonl"),
         (["send"], "required"),
