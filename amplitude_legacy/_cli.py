@@ -387,12 +387,13 @@ def _load_middleware(spec: str) -> Callable[..., Any]:
 # ---------------------------------------------------------------------------- send
 
 #: Outcome kinds of one event, as counted by ``send`` (and the ``--json`` keys).
-_SENT, _WOULD_SEND, _SKIPPED, _DROPPED, _INTERRUPTED = (
+_SENT, _WOULD_SEND, _SKIPPED, _DROPPED, _INTERRUPTED, _UNKNOWN = (
     "sent",
     "would_send",
     "skipped",
     "dropped",
     "not_sent_interrupted",
+    "unknown_outcome",  # the request was on the wire when shutdown's time ran out
 )
 #: The flag that sets each option ``send`` passes to the client (``OptionsError.option``).
 _OPTION_FLAGS: Mapping[str, str] = {
@@ -512,7 +513,7 @@ class _Tally:
         """Count one event's outcome ``(kind, reason, detail)``."""
         kind, reason, detail = outcome
         self.outcomes[(kind, reason)] += 1
-        if kind in (_DROPPED, _INTERRUPTED):
+        if kind in (_DROPPED, _INTERRUPTED, _UNKNOWN):
             self.problems.add(_label(kind, reason), detail, line)
 
     def count(self, kind: str) -> int:
@@ -541,6 +542,8 @@ def _label(kind: str, reason: str | None) -> str:
         return "would be sent"
     if kind == _INTERRUPTED:
         return "not sent (interrupted)"
+    if kind == _UNKNOWN:
+        return "outcome unknown (on the wire at shutdown)"
     return f"{kind} ({reason})"
 
 
@@ -562,6 +565,8 @@ def _outcome(
         return (_WOULD_SEND if dry_run else _SENT), None, None
     if status == "skipped" and reason == "middleware_stopped":
         return _SKIPPED, reason, None
+    if reason == _UNKNOWN:  # maybe delivered, maybe not
+        return _UNKNOWN, None, None
     if interrupted and reason == "shutdown_timeout":
         return _INTERRUPTED, None, None
     return _DROPPED, reason or status, getattr(response, "error", None)
@@ -710,7 +715,7 @@ class _Run:
         self.interrupts = _Interrupts()
         self.interrupted = False
         self.resume_line: int | None = None
-        self.resent_if_resumed = 0  # events after resume_line already sent
+        self.resent_if_resumed = 0  # events from resume_line on that were (maybe) sent
         self.last_line = args.skip  # the last line read and fully handled
         self.sink: _DryRunSink | None = None
         if args.dry_run:
@@ -802,10 +807,13 @@ class _Run:
         if not self.interrupted:
             return
         # Only events of this last window can be unsent: earlier ones resolved in order.
-        unsent = [line for line, kind in rest if kind == _INTERRUPTED]
+        # Resuming sends the unknown ones again too: at least once rather than maybe never.
+        unsent = [line for line, kind in rest if kind in (_INTERRUPTED, _UNKNOWN)]
         self.resume_line = min(unsent) if unsent else self.last_line + 1
         self.resent_if_resumed = sum(
-            1 for line, kind in rest if kind == _SENT and line > self.resume_line
+            1
+            for line, kind in rest
+            if (kind == _SENT and line > self.resume_line) or kind == _UNKNOWN
         )
 
 
@@ -894,7 +902,7 @@ def _summarize(
 ) -> int:
     """Print the problems and resume hint (stderr) and the summary (stdout); the exit status."""
     tally = run.tally
-    failed = tally.count(_DROPPED) or tally.malformed
+    failed = tally.count(_DROPPED) or tally.count(_UNKNOWN) or tally.malformed
     status = EXIT_INTERRUPTED if run.interrupted else EXIT_FAILED if failed else EXIT_OK
     notes = tally.problems.report()
     if run.sink is not None:
@@ -907,8 +915,8 @@ def _summarize(
         )
         if run.resent_if_resumed:
             hint += (
-                f"; {run.resent_if_resumed:,} events after that line were already sent and "
-                "would be sent again (unless they carry an insert_id)"
+                f"; {run.resent_if_resumed:,} events from that line on were (or may have been) "
+                "sent already and would be sent again"
             )
         notes.append(hint)
     if notes:
@@ -954,6 +962,7 @@ def _json_summary(
         "skipped": tally.by_reason(_SKIPPED),
         "dropped": tally.by_reason(_DROPPED),
         "not_sent_interrupted": tally.count(_INTERRUPTED),
+        "unknown_outcome": tally.count(_UNKNOWN),
         "retries": stats.retries,
         "requests": stats.requests,
         "duration_seconds": round(elapsed, 3),

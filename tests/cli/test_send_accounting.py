@@ -14,7 +14,7 @@ from typing import IO, Any, Dict, List
 import pytest
 
 from amplitude_legacy._cli import main
-from amplitude_legacy.testing import Collector
+from amplitude_legacy.testing import Collector, Delay
 from tests.cli.test_cli import API_KEY, ROOT, line, send_args, summary, write_lines
 
 #: Generous bounds for a subprocess on a loaded 2-core machine; the tests wait on conditions.
@@ -36,6 +36,7 @@ def assert_every_line_accounted(result: Dict[str, Any]) -> None:
         + sum(result["skipped"].values())
         + sum(result["dropped"].values())
         + result["not_sent_interrupted"]
+        + result["unknown_outcome"]
     )
     assert outcomes == result["events"], result
     lines = result["events"] + result["blank_lines"] + result["malformed_lines"]
@@ -347,3 +348,27 @@ def test_skip_must_not_be_negative(tmp_path: Path, capsys: pytest.CaptureFixture
     path = write_lines(tmp_path, line("A"))
     assert main(["send", path, "--dry-run", "--skip", "-1"]) == 2
     assert "--skip" in capsys.readouterr().err
+
+
+def test_ctrl_c_while_a_request_is_on_the_wire(amplitude_collector: Collector) -> None:
+    """SIGINT while a request waits for its answer: its events are accounted for (not sent, or
+    outcome unknown: they may have arrived), and the resume line starts at the first of them."""
+    proc = start_send(amplitude_collector, "--timeout", "0.5")
+    try:
+        feed(proc.stdin, [line(f"E{i}", f"user-{i:04d}") for i in range(1, 4)])
+        amplitude_collector.wait_for_events(3, timeout=PROCESS_TIMEOUT)
+        amplitude_collector.script(Delay(3.0))  # ingests at once, answers 3 s later
+        feed(proc.stdin, [line(f"W{i}", f"user-{i:04d}") for i in range(4, 6)])
+        amplitude_collector.wait_for_events(5, timeout=PROCESS_TIMEOUT)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=PROCESS_TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, err.decode()
+    result = json_summary(out.decode())
+    assert_every_line_accounted(result)
+    assert result["sent"] == 3 and result["resume_line"] == 4
+    assert result["not_sent_interrupted"] + result["unknown_outcome"] == 2
+    assert "--skip 3" in err.decode()
