@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import math
 import secrets
 from enum import Enum
 from typing import Any, Final, Union
@@ -63,6 +62,7 @@ MAX_PROPERTY_KEYS: Final = 1000
 # TS SpecialEventType.REVENUE, Python AMP_REVENUE_EVENT.
 REVENUE_EVENT_TYPE: Final = "revenue_amount"
 _BASE36_DIGITS: Final = "0123456789abcdefghijklmnopqrstuvwxyz"
+_INFINITY: Final = float("inf")
 _DEVICE_ID_LENGTH: Final = 25
 
 _Op = IdentifyOperation
@@ -98,7 +98,11 @@ def _is_number(value: Any) -> bool:
     # NaN and the infinities have no JSON form.
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return False
-    return not isinstance(value, float) or math.isfinite(value)
+    return not isinstance(value, float) or _is_finite(value)
+
+
+def _is_finite(value: float) -> bool:
+    return -_INFINITY < value < _INFINITY  # NaN fails every comparison
 
 
 def _describe(value: Any) -> str:
@@ -129,7 +133,7 @@ def _value_problem(value: Any, room: int, legacy: bool, path: tuple[int, ...] = 
     if isinstance(value, (str, int)):  # bool is an int: accepted, as in JS
         return None
     if isinstance(value, float):
-        return None if math.isfinite(value) else f"holds the non-finite number {value!r}"
+        return None if _is_finite(value) else f"holds the non-finite number {value!r}"
     is_dict = isinstance(value, dict)
     if not is_dict and not isinstance(value, (list, tuple)):
         return f"holds a value of type {type(value).__name__}, which JSON cannot encode"
