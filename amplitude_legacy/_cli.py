@@ -910,7 +910,7 @@ def _summarize(
     if run.resume_line is not None:
         skip = run.resume_line - 1
         hint = (
-            f"interrupted: every line up to {skip:,} is accounted for above; to resume, run "
+            f"interrupted: the lines before line {run.resume_line:,} are done; to resume, run "
             f"the same command with --skip {skip} (it starts at line {run.resume_line:,})"
         )
         if run.resent_if_resumed:

@@ -15,10 +15,7 @@ import pytest
 
 from amplitude_legacy._cli import main
 from amplitude_legacy.testing import Collector
-from tests.cli.conftest import MIDDLEWARE
-
-ROOT = Path(__file__).resolve().parents[2]
-API_KEY = "CLI_TEST_KEY_0123456789abcdef"
+from tests.cli.conftest import API_KEY, MIDDLEWARE, ROOT, run_module
 
 
 def line(event_type: str, user: str = "user-0001", **fields: Any) -> str:
@@ -281,23 +278,7 @@ def test_send_as_a_real_process(amplitude_collector: Collector, tmp_path: Path) 
     """python -m amplitude_legacy send: events reach the collector, summary on stdout, and no
     carriage returns on a non-terminal stderr."""
     path = write_lines(tmp_path, *(line("proc", f"user-{i:04d}") for i in range(20)), "oops")
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "AMPLITUDE_API_KEY": API_KEY}
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "amplitude_legacy",
-            "send",
-            path,
-            "--server-url",
-            amplitude_collector.http_api_url,
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=30,
-        check=False,
-    )
+    proc = run_module("send", path, "--server-url", amplitude_collector.http_api_url)
     assert proc.returncode == 1, proc.stderr
     result = summary(proc.stdout)
     assert result["read"] == "20" and result["sent"] == "20" and result["malformed lines"] == "1"

@@ -3,19 +3,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import IO, Any, Dict, List
+from typing import IO, Any, Dict, Iterator, List, Tuple
 
 import pytest
 
 from amplitude_legacy._cli import main
 from amplitude_legacy.testing import Collector, Delay
-from tests.cli.test_cli import API_KEY, ROOT, line, send_args, summary, write_lines
+from tests.cli.conftest import API_KEY, ROOT, run_module
+from tests.cli.test_cli import line, send_args, summary, write_lines
 
 #: Generous bounds for a subprocess on a loaded 2-core machine; the tests wait on conditions.
 PROCESS_TIMEOUT = 60.0
@@ -265,6 +267,25 @@ def feed(stdin: IO[bytes] | None, rows: List[str]) -> None:
     stdin.flush()
 
 
+def interrupt(proc: subprocess.Popen[bytes]) -> Tuple[Dict[str, Any], str]:
+    """Send SIGINT; the process must exit 130. Its --json summary and its stderr."""
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=PROCESS_TIMEOUT)
+    assert proc.returncode == 130, err.decode()
+    return json_summary(out.decode()), err.decode()
+
+
+@contextlib.contextmanager
+def killed_at_exit(proc: subprocess.Popen[bytes]) -> Iterator[subprocess.Popen[bytes]]:
+    """The process, killed if a failed assertion leaves it running."""
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
 def types_in_requests(collector: Collector) -> set[str]:
     return {
         event["event_type"]
@@ -286,8 +307,7 @@ def test_ctrl_c_accounts_for_every_line_and_skip_resumes(
     extra = ["--timeout", "0.5"]
     if blocked_on.startswith("an outcome"):
         extra += ["--max-in-flight", "1"]
-    proc = start_send(amplitude_collector, *extra)
-    try:
+    with killed_at_exit(start_send(amplitude_collector, *extra)) as proc:
         feed(proc.stdin, first)
         amplitude_collector.wait_for_events(8, timeout=PROCESS_TIMEOUT)
         amplitude_collector.fail_next(10_000)  # from now on every request fails (503)
@@ -297,15 +317,7 @@ def test_ctrl_c_accounts_for_every_line_and_skip_resumes(
         amplitude_collector.wait_until(
             lambda c: wanted <= types_in_requests(c), timeout=PROCESS_TIMEOUT
         )
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=PROCESS_TIMEOUT)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    text = err.decode()
-    assert proc.returncode == 130, text
-    result = json_summary(out.decode())
+        result, text = interrupt(proc)
     assert_every_line_accounted(result)
     assert result["interrupted"] is True and result["resume_line"] == 11
     assert result["sent"] == 8 and result["malformed_lines"] == 1 and result["blank_lines"] == 1
@@ -317,26 +329,8 @@ def test_ctrl_c_accounts_for_every_line_and_skip_resumes(
     # Resume: the same events from a file, with --skip 10, to a healthy collector.
     amplitude_collector.reset()
     path = write_lines(tmp_path, *first, *later)
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "AMPLITUDE_API_KEY": API_KEY}
-    resumed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "amplitude_legacy",
-            "send",
-            path,
-            "--server-url",
-            amplitude_collector.http_api_url,
-            "--skip",
-            "10",
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=PROCESS_TIMEOUT,
-        check=False,
-    )
+    url = amplitude_collector.http_api_url
+    resumed = run_module("send", path, "--server-url", url, "--skip", "10", "--json")
     assert resumed.returncode == 0, resumed.stderr
     again = json_summary(resumed.stdout)
     assert again["lines_skipped"] == 10 and again["sent"] == 3 and again["lines_read"] == 3
@@ -353,22 +347,36 @@ def test_skip_must_not_be_negative(tmp_path: Path, capsys: pytest.CaptureFixture
 def test_ctrl_c_while_a_request_is_on_the_wire(amplitude_collector: Collector) -> None:
     """SIGINT while a request waits for its answer: its events are accounted for (not sent, or
     outcome unknown: they may have arrived), and the resume line starts at the first of them."""
-    proc = start_send(amplitude_collector, "--timeout", "0.5")
-    try:
+    with killed_at_exit(start_send(amplitude_collector, "--timeout", "0.5")) as proc:
         feed(proc.stdin, [line(f"E{i}", f"user-{i:04d}") for i in range(1, 4)])
         amplitude_collector.wait_for_events(3, timeout=PROCESS_TIMEOUT)
         amplitude_collector.script(Delay(3.0))  # ingests at once, answers 3 s later
         feed(proc.stdin, [line(f"W{i}", f"user-{i:04d}") for i in range(4, 6)])
         amplitude_collector.wait_for_events(5, timeout=PROCESS_TIMEOUT)
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=PROCESS_TIMEOUT)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == 130, err.decode()
-    result = json_summary(out.decode())
+        result, text = interrupt(proc)
     assert_every_line_accounted(result)
     assert result["sent"] == 3 and result["resume_line"] == 4
     assert result["not_sent_interrupted"] + result["unknown_outcome"] == 2
-    assert "--skip 3" in err.decode()
+    assert "--skip 3" in text
+
+
+def test_a_second_ctrl_c_stops_the_delivery_wait_and_still_accounts(
+    amplitude_collector: Collector,
+) -> None:
+    """After the first SIGINT the run waits (up to 5 s) for delivery; a second SIGINT stops
+    that wait at once, and every line read is still accounted for, with the resume line."""
+    amplitude_collector.fail_next(10_000)  # nothing gets through: the grace wait would last
+    with killed_at_exit(start_send(amplitude_collector)) as proc:
+        feed(proc.stdin, [line(f"E{i}", f"user-{i:04d}") for i in range(1, 4)])
+        amplitude_collector.wait_until(
+            lambda c: {"E1", "E2", "E3"} <= types_in_requests(c), timeout=PROCESS_TIMEOUT
+        )
+        proc.send_signal(signal.SIGINT)
+        assert proc.stderr is not None
+        for row in proc.stderr:  # blocks until the run says it is waiting
+            if row.startswith(b"interrupted: delivering"):
+                break
+        result, text = interrupt(proc)
+    assert_every_line_accounted(result)
+    assert result["not_sent_interrupted"] == 3 and result["resume_line"] == 1
+    assert "--skip 0" in text
