@@ -321,7 +321,8 @@ def test_ctrl_c_accounts_for_every_line_and_skip_resumes(
     assert_every_line_accounted(result)
     assert result["interrupted"] is True and result["resume_line"] == 11
     assert result["sent"] == 8 and result["malformed_lines"] == 1 and result["blank_lines"] == 1
-    assert result["not_sent_interrupted"] == len(wanted)
+    # Not sent; or unknown, when a retry of theirs was on the wire at shutdown.
+    assert result["not_sent_interrupted"] + result["unknown_outcome"] == len(wanted), result
     assert result["lines_read"] == 10 + len(wanted)
     assert "--skip 10" in text and "line 11" in text
     assert API_KEY not in text
@@ -378,5 +379,6 @@ def test_a_second_ctrl_c_stops_the_delivery_wait_and_still_accounts(
                 break
         result, text = interrupt(proc)
     assert_every_line_accounted(result)
-    assert result["not_sent_interrupted"] == 3 and result["resume_line"] == 1
-    assert "--skip 0" in text
+    # Not sent, or unknown when a retry was on the wire at the second Ctrl-C.
+    assert result["not_sent_interrupted"] + result["unknown_outcome"] == 3, result
+    assert result["resume_line"] == 1 and "--skip 0" in text
