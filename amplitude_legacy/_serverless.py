@@ -43,7 +43,7 @@ class flushing:  # lower case, like contextlib.closing: it reads as a verb
     Attributes:
         result: the ``FlushResult`` of the latest flush (``None`` before the first one).
 
-    Example (AWS Lambda; the client is created once per container, outside the handler)::
+    Example (AWS Lambda; the client is created once per container, outside the handler):
 
         import os
         import amplitude_legacy as Amplitude
@@ -55,7 +55,7 @@ class flushing:  # lower case, like contextlib.closing: it reads as a verb
             client.logEvent({"event_type": "Order Placed", "user_id": event["user_id"]})
             return {"statusCode": 200}
 
-    The same as a context manager::
+    The same as a context manager:
 
         def handler(event, context):
             with Amplitude.flushing(client):
