@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any, Dict, Mapping, Sequence, Tuple, Union, ov
 from amplitude_legacy import _lifecycle
 from amplitude_legacy._context import _VALUES as _CONTEXT
 from amplitude_legacy._delivery import transport_for
-from amplitude_legacy._encoding import encode_json
-from amplitude_legacy._errors import AmplitudeError, OptionsError
+from amplitude_legacy._encoding import encode_event
+from amplitude_legacy._errors import AmplitudeError, InvalidEventError, OptionsError
 from amplitude_legacy._event import (
     LIBRARY,
     Event,
@@ -104,9 +104,15 @@ class NodeClient(PluginApiMixin):
         self._destinations: Tuple[Any, ...] = ()
         self._plugins: Dict[str, Any] = {}
         self._opt_out = self._options.opt_out
+        # Checked locally, so a short id is reported at logEvent with its length and the
+        # minimum, not as a 400 later (Amplitude's default minimum is 5).
+        self._min_id_length = (
+            5 if self._options.min_id_length is None else self._options.min_id_length
+        )
         # disabled / dryRun: events stop after validation (read on every call: keep local)
         self._not_sending = self._options.disabled or self._options.dry_run
         self._closed = False
+        self._warned_closed = False
         self._lock = threading.Lock()
         self._counters = Counters()
         self._drop_log = DropLog()
@@ -239,9 +245,7 @@ class NodeClient(PluginApiMixin):
         if context is not None:  # Amplitude.context(...): its values under the caller's extra
             extra = {**context, **extra} if extra else dict(context)
         if self._closed:
-            return self._reject(
-                event, DropReason.CLIENT_CLOSED, Status.SKIPPED, "client is shut down"
-            )
+            return self._after_shutdown(event)
         ev = Event(event) if type(event) is dict or isinstance(event, Mapping) else None
         if ev is None:
             return self._reject(
@@ -279,7 +283,7 @@ class NodeClient(PluginApiMixin):
             if isinstance(final, Stop):
                 return self._reject(ev, final.reason, Status.SKIPPED, final.detail or final.reason)
             ev = final
-        problem = find_problem(ev)
+        problem = find_problem(ev, self._min_id_length)
         if problem is not None:
             return self._reject(ev, DropReason.INVALID, Status.INVALID, problem[1])
         if self._not_sending:
@@ -346,6 +350,16 @@ class NodeClient(PluginApiMixin):
             if os.getpid() != self._pid:  # backstop for platforms without register_at_fork
                 self._reinit_after_fork()
             self._worker.start()
+
+    def _after_shutdown(self, event: object) -> EventFuture:
+        """An event logged after ``shutdown``: skipped, counted, and a warning the first time."""
+        if not self._warned_closed:
+            self._warned_closed = True
+            log.warning(
+                "amplitude_legacy: logEvent after shutdown(): the event is not sent (client_closed)"
+                "; this client stays closed (check client.closed, or create a new client)"
+            )
+        return self._reject(event, DropReason.CLIENT_CLOSED, Status.SKIPPED, "client is shut down")
 
     def _not_sent(self, event: Event) -> EventFuture:
         """``disabled`` / ``dryRun``: the event went through everything but is not sent."""
@@ -647,9 +661,9 @@ def _log_dry_run(event: Event) -> None:
     if _dry_run_log.level == logging.NOTSET:
         _dry_run_log.setLevel(logging.INFO)
     try:
-        text = encode_json(complete_annotation(event)).decode()
-    except Exception as exc:  # validation passed, so only a value changed since could fail
-        text = f"<not encodable: {exc}>"
+        text = encode_event(complete_annotation(event)).decode()
+    except InvalidEventError as exc:  # validation passed: only a value changed since can fail
+        text = f"<{exc}>"
     _dry_run_log.info("amplitude_legacy dry run: %s", text)
 
 

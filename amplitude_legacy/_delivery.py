@@ -121,6 +121,22 @@ class Answer(NamedTuple):
 _NOT_STARTED = Answer(Decision(Action.BACKOFF, Status.UNKNOWN), Response(Status.UNKNOWN), False)
 
 
+def _redacted(decision: Decision, api_key: str) -> Decision:
+    """``decision`` with the API key replaced in its error text and body (never logged)."""
+    import dataclasses
+
+    def hide(value: Any) -> Any:
+        if isinstance(value, str):
+            return value.replace(api_key, "<api key>")
+        if isinstance(value, Mapping):
+            return {hide(k): hide(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [hide(v) for v in value]
+        return value
+
+    return dataclasses.replace(decision, error=hide(decision.error), body=hide(decision.body))
+
+
 class Delivery:
     """Sends one batch and classifies the answer; everything a client's I/O threads need.
 
@@ -130,7 +146,8 @@ class Delivery:
         transport: where bodies go (replaced after ``fork``).
     """
 
-    def __init__(self, options: Options, wire: Wire, transport: Transport) -> None:
+    def __init__(self, api_key: str, options: Options, wire: Wire, transport: Transport) -> None:
+        self._api_key = api_key
         self.strategy = retry_strategy(options.retry_class, options.retry_timeouts)
         self.transport = transport
         self.wire = wire
@@ -168,6 +185,8 @@ class Delivery:
             decision = classify_error(
                 exc if isinstance(exc, Exception) else TransportError(repr(exc))
             )
+        if self._api_key and self._api_key in repr((decision.error, decision.body)):
+            decision = _redacted(decision, self._api_key)  # a server echoing the key back
         response = Response(
             decision.status, decision.status_code, decision.body, decision.reason, decision.error
         )

@@ -14,9 +14,9 @@ or a split reuses each event's bytes.
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
-__all__ = ["MAX_EVENTS_PER_REQUEST", "Wire", "encode_json"]
+__all__ = ["MAX_EVENTS_PER_REQUEST", "Wire", "encode_event", "encode_json"]
 
 #: The API's event limit per request.
 MAX_EVENTS_PER_REQUEST = 2000
@@ -53,6 +53,32 @@ def _load_encoder() -> Callable[[Any], bytes]:
 
 
 encode_json = _load_encoder()
+
+
+def encode_event(event: Mapping[str, Any]) -> bytes:
+    """One event's JSON bytes.
+
+    Raises:
+        InvalidEventError: the event cannot be encoded; ``field`` names the first top-level
+            field that fails (a value changed after ``logEvent``, an integer beyond 64 bits
+            with orjson, ...).
+    """
+    try:
+        return encode_json(event)
+    except Exception as exc:
+        from amplitude_legacy._errors import InvalidEventError
+
+        field, reason = "", f"{type(exc).__name__}: {exc}"
+        for key, value in event.items():
+            try:
+                encode_json(value)
+            except Exception as inner:
+                field, reason = str(key), f"{type(inner).__name__}: {inner}"
+                break
+        where = f"field {field!r} " if field else ""
+        raise InvalidEventError(
+            field, f"Invalid event: {where}cannot be encoded ({reason})"
+        ) from None
 
 
 class Wire:

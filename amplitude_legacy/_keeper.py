@@ -13,7 +13,8 @@ import logging
 import time
 from typing import TYPE_CHECKING, List, Sequence, Tuple
 
-from amplitude_legacy._encoding import encode_json
+from amplitude_legacy._encoding import encode_event
+from amplitude_legacy._errors import InvalidEventError
 from amplitude_legacy._event import Event, complete_annotation
 from amplitude_legacy._future import EventFuture
 from amplitude_legacy._ledger import Item
@@ -98,9 +99,9 @@ class SpoolKeeper:
             if item.spool_id is not None:
                 continue
             try:
-                datas.append(item.data or encode_json(complete_annotation(item.event)))
+                datas.append(item.data or encode_event(complete_annotation(item.event)))
                 fresh.append(item)
-            except Exception:
+            except InvalidEventError:
                 unstored.append(item)
         refused: List[Item] = []
         if datas:
@@ -167,8 +168,8 @@ class SpoolKeeper:
         anyway, just not durably; an encoding problem is reported when the worker encodes it).
         """
         try:
-            data = encode_json(complete_annotation(event))
-        except (TypeError, ValueError, OverflowError, RecursionError):
+            data = encode_event(complete_annotation(event))
+        except InvalidEventError:  # the worker reports it, with the field, when it encodes it
             return None
         ids, _evicted = self.spool.write_ahead([data])
         return ids[0] if ids else None

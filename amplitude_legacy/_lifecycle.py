@@ -76,6 +76,9 @@ def _at_exit() -> None:
     after another.
     """
     clients = [client for client in live_clients() if client._pid == os.getpid()]
+    if len(clients) == 1:  # the usual case: no thread needed
+        clients[0]._shutdown_at_exit()
+        return
     threads = []
     for client in clients:
         thread = threading.Thread(target=client._shutdown_at_exit, daemon=True)
@@ -86,4 +89,4 @@ def _at_exit() -> None:
             continue
         threads.append((thread, client))
     for thread, client in threads:
-        thread.join(client.getOptions().exit_flush_timeout + 1.0)
+        thread.join(client.getOptions().exit_flush_timeout + 2.0)  # + shutdown's own grace

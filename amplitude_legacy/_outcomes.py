@@ -27,6 +27,12 @@ SPOOLABLE = frozenset(
     {DropReason.RETRIES_EXHAUSTED, DropReason.SHUTDOWN_TIMEOUT, DropReason.INTERNAL_ERROR}
 )
 
+#: The status of an event dropped without an answer to read it from (found locally).
+_STATUS_FOR_REASON = {
+    DropReason.INVALID: Status.INVALID,
+    DropReason.PAYLOAD_TOO_LARGE: Status.PAYLOAD_TOO_LARGE,
+}
+
 OnDrop = Callable[[Sequence[Event], str, "Response | None"], None]
 
 
@@ -75,7 +81,7 @@ class Reporter:
         if not items:
             return
         if response is None or response.reason != reason:
-            base = response or Response(Status.FAILED, 0)
+            base = response or Response(_STATUS_FOR_REASON.get(reason, Status.FAILED), 0)
             response = Response(
                 base.status, base.status_code, base.body, reason, detail or base.error
             )

@@ -125,6 +125,25 @@ def _parse_body(raw: bytes | str | Mapping[str, Any] | None) -> Mapping[str, Any
     return parsed if isinstance(parsed, dict) else None
 
 
+def _describe(http_status: int, raw: Any) -> str:
+    """A one-line account of an answer that carries no JSON ``error`` (HTML, text, empty)."""
+    import re
+    from http import HTTPStatus
+
+    try:
+        phrase = HTTPStatus(http_status).phrase
+    except ValueError:
+        phrase = "unknown status"
+    if isinstance(raw, (bytes, bytearray)):
+        raw = bytes(raw[:2000]).decode("utf-8", "replace")
+    text = raw if isinstance(raw, str) else ""
+    title = re.search(r"<title[^>]*>(.*?)</title>", text, re.I | re.S)
+    snippet = title.group(1) if title else re.sub(r"<[^>]+>", " ", text)
+    snippet = " ".join(snippet.split())[:120]
+    kind = "an HTML page" if "<html" in text[:500].lower() else "not JSON" if text else "no body"
+    return f"HTTP {http_status} {phrase} ({kind}{': ' + snippet if snippet else ''})"
+
+
 def _indices(body: Mapping[str, Any], *keys: str) -> set[int]:
     """Union of every index listed under ``keys`` (maps of field -> [index], or lists)."""
     found: set[int] = set()
@@ -185,6 +204,8 @@ def classify(
         code = http_status
     status = status_for_code(code)
     error = str(parsed.get("error")) if parsed is not None and parsed.get("error") else None
+    if error is None and status is not Status.SUCCESS:
+        error = _describe(http_status, body)  # a proxy's HTML page, a WAF, an empty body
     common: dict[str, Any] = {"status": status, "status_code": code, "body": parsed, "error": error}
     size = len(batch)
 

@@ -216,6 +216,15 @@ class RequestsTransport:
         self._session.close()
 
 
+def _snake_keys() -> Mapping[str, str]:
+    from amplitude_legacy._response import _CAMEL_KEYS
+
+    return {camel: snake for snake, camel in _CAMEL_KEYS.items()}
+
+
+_SNAKE_KEYS = _snake_keys()
+
+
 class LegacyTransportAdapter:
     """Wraps a legacy ``transportClass`` (``send_payload(payload) -> Response``).
 
@@ -250,7 +259,10 @@ class LegacyTransportAdapter:
             code, answer_body = getattr(answer, "status_code", 0), getattr(answer, "body", None)
         if not isinstance(answer_body, Mapping):
             answer_body = {}
-        return HttpResponse(int(code or 0), {"code": int(code or 0), **answer_body})
+        # A legacy Response carries the legacy camelCase keys (eventsWithInvalidFields,
+        # throttledUsers, ...): read both spellings, so a 400 still drops only the listed events.
+        snake = {_SNAKE_KEYS.get(key, key): value for key, value in answer_body.items()}
+        return HttpResponse(int(code or 0), {"code": int(code or 0), **snake})
 
     def close(self) -> None:
         """Close the wrapped transport if it can be closed."""

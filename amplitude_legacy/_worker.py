@@ -17,7 +17,8 @@ import time
 from typing import TYPE_CHECKING, Any, Callable, List, Sequence
 
 from amplitude_legacy._delivery import Answer, Delivery, transport_for
-from amplitude_legacy._encoding import Wire, encode_json
+from amplitude_legacy._encoding import Wire, encode_event, encode_json
+from amplitude_legacy._errors import InvalidEventError
 from amplitude_legacy._event import Event, complete_annotation
 from amplitude_legacy._keeper import SPOOL_LEASE, NoSpool, SpoolKeeper
 from amplitude_legacy._ledger import MAX_WAIT, Batch, Ledger, Report
@@ -76,7 +77,7 @@ class Worker:
         self._options = options
         self._counters = counters
         self.wire = Wire(api_key, options.server_url, options.min_id_length, options.gzip)
-        self.delivery = Delivery(options, self.wire, transport_for(options))
+        self.delivery = Delivery(api_key, options, self.wire, transport_for(options))
         self.keeper: Any = NoSpool()
         if options.spool_path:
             from amplitude_legacy._spool import Spool
@@ -236,11 +237,14 @@ class Worker:
         bad: List[Report] = []
         encode = encode_json
         for item in self.ledger.stage(wire.max_events):
+            event = complete_annotation(item.event)
             try:
-                data = encode(complete_annotation(item.event))
-            except Exception as exc:  # TypeError, ValueError, RecursionError, ...
-                # Only reachable if the caller changed a nested value after logEvent.
-                bad.append(("dropped", [item], DropReason.INVALID, None, f"not encodable: {exc}"))
+                data = encode(event)
+            except Exception:  # a value changed after logEvent, an int beyond orjson's 64 bits
+                try:
+                    encode_event(event)  # says which field
+                except InvalidEventError as exc:
+                    bad.append(("dropped", [item], DropReason.INVALID, None, str(exc)))
                 continue
             if len(data) + 1 > limit:
                 detail = f"one event encodes to {len(data)} bytes"

@@ -234,7 +234,8 @@ def test_check_reports_each_problem_with_its_line(
     assert "line 4: user_id: shorter than 5 characters" in out
     assert "line 5: event_type: '[Amplitude] Revenue' is reserved for Amplitude" in out
     assert "line 6: not a JSON object (got an array)" in out
-    assert 'line 7: time: invalid value "yesterday"' in out
+    # logEvent's own type check (the same words the client gives), before the API's rule
+    assert "line 7: time: Invalid event: time must be an integer" in out
     assert "line 8: event: encodes to" in out and "1,000,000-byte request limit" in out
     assert "line 9: user_id: Invalid event: expected at least one of" in out
     result = summary(out)
