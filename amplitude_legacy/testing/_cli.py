@@ -130,7 +130,12 @@ def main(argv: List[str] | None = None, *, prog: str | None = None) -> int:
         restore()
         collector.stop()
     events, requests = len(collector.events), len(collector.requests)
-    print(f"Collector stopped: {events} events accepted in {requests} requests.", flush=True)
+    absorbed = collector.duplicates_absorbed
+    print(
+        f"Collector stopped: {events} events accepted in {requests} requests"
+        f" ({absorbed} duplicates absorbed).",
+        flush=True,
+    )
     return 0
 
 

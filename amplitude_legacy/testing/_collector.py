@@ -21,7 +21,7 @@ import socket
 import ssl
 import threading
 import time
-from collections import Counter, deque
+from collections import deque
 from dataclasses import dataclass
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler
@@ -40,6 +40,7 @@ from typing import (
     Type,
 )
 
+from amplitude_legacy.testing._dedup import DEDUP_WINDOW, Deduplicator
 from amplitude_legacy.testing._ratelimit import RateLimiter
 from amplitude_legacy.testing._script import (
     AcceptThenDrop,
@@ -147,6 +148,9 @@ class Collector:
         ssl_context: Serve HTTPS: each accepted connection is wrapped with this server-side
             context (load your certificate into it first); :attr:`url` becomes ``https://``.
             The TLS handshake runs on the connection's thread, so a slow client holds up no one.
+        dedup_window: Seconds during which a stored event absorbs later copies with the same
+            ``insert_id`` on the same ``device_id`` (or ``user_id`` when it has no device)
+            under the same API key; 7 days, like Amplitude. ``0`` stores every copy.
 
     Raises:
         ValueError: On an out-of-range setting.
@@ -172,6 +176,7 @@ class Collector:
         rate_window: float = 30.0,
         on_accept: OnAccept | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        dedup_window: float = DEDUP_WINDOW,
     ) -> None:
         if not 0 <= port <= 65535:
             raise ValueError(f"port must be in 0..65535, got {port}")
@@ -183,6 +188,7 @@ class Collector:
             ("batch_max_body_bytes", batch_max_body_bytes),
             ("max_events", max_events),
             ("latency", latency),
+            ("dedup_window", dedup_window),
         ):
             if value < 0:
                 raise ValueError(f"{name} must be >= 0, got {value}")
@@ -219,6 +225,10 @@ class Collector:
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
         self._events: List[EventDict] = []
+        self._dedup = Deduplicator(dedup_window)
+        self._absorbed = 0
+        # insert_id -> None, in the order a copy of it was first absorbed (an ordered set).
+        self._absorbed_ids: Dict[str, None] = {}
         self._requests: List[CapturedRequest] = []
         self._script: Deque[Step] = deque()
         self._down = False
@@ -360,15 +370,24 @@ class Collector:
 
     @property
     def events(self) -> List[EventDict]:
-        """Accepted events in arrival order, duplicates included (a copy of the list).
+        """Stored events in arrival order, each once (a copy of the list).
 
-        Events are recorded exactly as sent: the real server's defaults (upload time, hashed
-        ``device_id``, 1024-character truncation, ``insert_id`` dedup) are not applied, so tests
-        see what the client put on the wire. The dicts are the parsed ones, not copies: do not
-        mutate them.
+        Like Amplitude, the collector stores one copy of the events that share an ``insert_id``
+        on the same ``device_id`` (or ``user_id``) under the same API key within
+        ``dedup_window``; later copies are answered 200 and counted in
+        :attr:`duplicates_absorbed`, not stored. Events are otherwise recorded exactly as sent:
+        the real server's other defaults (upload time, hashed ``device_id``, 1024-character
+        truncation) are not applied, so tests see what the client put on the wire. The dicts
+        are the parsed ones, not copies: do not mutate them.
         """
         with self._lock:
             return list(self._events)
+
+    @property
+    def duplicates_absorbed(self) -> int:
+        """How many accepted events were copies of a stored event, answered 200 but not stored."""
+        with self._lock:
+            return self._absorbed
 
     @property
     def requests(self) -> List[CapturedRequest]:
@@ -377,16 +396,26 @@ class Collector:
             return list(self._requests)
 
     def duplicates(self) -> List[str]:
-        """Return the ``insert_id`` values accepted more than once, in first-seen order."""
+        """Return the ``insert_id`` values of which a copy was absorbed, in first-seen order.
+
+        These are the ids accepted more than once (see :attr:`events`); ``[]`` means no event
+        arrived twice.
+        """
         with self._lock:
-            ids = [e.get("insert_id") for e in self._events]
-        counts = Counter(i for i in ids if isinstance(i, str))
-        return [insert_id for insert_id, n in counts.items() if n > 1]
+            absorbed = list(self._absorbed_ids)
+            first_seen: Dict[Any, int] = {}
+            for index, event in enumerate(self._events):
+                first_seen.setdefault(event.get("insert_id"), index)
+        return sorted(absorbed, key=lambda insert_id: first_seen.get(insert_id, len(first_seen)))
 
     def reset(self) -> None:
-        """Forget recorded events and requests, pending script steps and rate-limit windows."""
+        """Forget recorded events and requests, pending script steps, rate-limit windows and
+        the deduplication memory (an event sent again after a reset is stored again)."""
         with self._lock:
             self._events.clear()
+            self._dedup.clear()
+            self._absorbed = 0
+            self._absorbed_ids.clear()
             self._requests.clear()
             self._script.clear()
             if self._limiter is not None:
@@ -597,12 +626,16 @@ class Collector:
                 if throttled is not None:
                     status, body = 429, throttled
                 else:
-                    accepted = verdict.events
+                    accepted, absorbed = self._dedup.admit(
+                        verdict.api_key, verdict.events, request.arrived
+                    )
                     self._events.extend(accepted)
+                    self._absorb_locked(absorbed)
                     self._write_store(accepted)
                     body = {
                         "code": 200,
-                        "events_ingested": len(accepted),
+                        # Absorbed copies count as ingested, as the real API acknowledges them.
+                        "events_ingested": len(verdict.events),
                         "payload_size_bytes": len(request.raw),
                         "server_upload_time": int(time.time() * 1000),
                     }
@@ -659,6 +692,11 @@ class Collector:
             return json.loads(body)
         except ValueError:
             return None
+
+    def _absorb_locked(self, copies: List[EventDict]) -> None:
+        self._absorbed += len(copies)
+        for event in copies:
+            self._absorbed_ids[event["insert_id"]] = None
 
     def _record(self, request: _Incoming, payload: Any, status: int) -> None:
         with self._changed:

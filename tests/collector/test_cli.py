@@ -81,7 +81,7 @@ def post(url: str, data: bytes) -> Dict[str, Any]:
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_cli_serves_prints_events_and_stops_cleanly(tmp_path: Path, sig: signal.Signals) -> None:
-    """The CLI prints its URLs and one line per accepted event, and stops cleanly on a signal."""
+    """The CLI prints its URLs, one line per stored event, absorbed copies, and stops cleanly."""
     with running("--store", str(tmp_path / "store.jsonl")) as (proc, lines):
         match = BANNER.match(lines.next())
         assert match, "unexpected banner"
@@ -90,8 +90,13 @@ def test_cli_serves_prints_events_and_stops_cleanly(tmp_path: Path, sig: signal.
         assert lines.next() == (
             "/2/httpapi test_event user_id=user-0000 device_id=device-0000 insert_id=insert-0000"
         )
+        # The same event again (a retry): acknowledged, absorbed, counted, not printed or stored.
+        answer = post(match.group(1) + "/2/httpapi", body(event(0, device_id="device-0000")))
+        assert (answer["code"], answer["events_ingested"]) == (200, 1)
         proc.send_signal(sig)
-        assert lines.next() == "Collector stopped: 1 events accepted in 1 requests."
+        assert lines.next() == (
+            "Collector stopped: 1 events accepted in 2 requests (1 duplicates absorbed)."
+        )
         assert proc.wait(timeout=10) == 0
     stored = (tmp_path / "store.jsonl").read_text("utf-8").splitlines()
     assert [json.loads(line) for line in stored] == [event(0, device_id="device-0000")]
@@ -106,7 +111,9 @@ def test_cli_quiet_and_fail_rate() -> None:
             post(match.group(1) + "/batch", body(event(0)))
         assert failure.value.code == 503
         proc.terminate()
-        assert lines.next() == "Collector stopped: 0 events accepted in 1 requests."
+        assert lines.next() == (
+            "Collector stopped: 0 events accepted in 1 requests (0 duplicates absorbed)."
+        )
         assert proc.wait(timeout=10) == 0
 
 
