@@ -93,9 +93,16 @@ def test_cli_serves_prints_events_and_stops_cleanly(tmp_path: Path, sig: signal.
         # The same event again (a retry): acknowledged, absorbed, counted, not printed or stored.
         answer = post(match.group(1) + "/2/httpapi", body(event(0, device_id="device-0000")))
         assert (answer["code"], answer["events_ingested"]) == (200, 1)
+        # A refused request is printed with the reason.
+        with pytest.raises(urllib.error.HTTPError):
+            post(match.group(1) + "/2/httpapi", body(event(1, user_id="abc")))
+        assert lines.next() == (
+            "collector answered 400 to POST /2/httpapi: Invalid id length for user_id or device_id"
+            " (event 0 user_id: 3 characters long, shorter than the minimum of 5)"
+        )
         proc.send_signal(sig)
         assert lines.next() == (
-            "Collector stopped: 1 events accepted in 2 requests (1 duplicates absorbed)."
+            "Collector stopped: 1 events accepted in 3 requests (1 duplicates absorbed)."
         )
         assert proc.wait(timeout=10) == 0
     stored = (tmp_path / "store.jsonl").read_text("utf-8").splitlines()
@@ -133,3 +140,14 @@ def test_cli_parser_defaults() -> None:
     assert (args.store, args.quiet, args.api_keys, args.eps_threshold) == (None, False, None, None)
     args = build_parser().parse_args(["--latency-ms", "250", "--api-key", "a", "--api-key", "b"])
     assert (args.latency_ms, args.api_keys) == (250.0, ["a", "b"])
+    assert (args.keep, args.max_connections) == (1000, 256)
+    assert build_parser().parse_args(["--keep", "all"]).keep is None
+    assert build_parser().parse_args(["--keep", "0"]).keep == 0
+
+
+@pytest.mark.parametrize("value", ["-1", "many"])
+def test_cli_refuses_a_bad_keep(value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """--keep takes a count >= 0 or 'all'; anything else is a usage error naming the flag."""
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--keep", value])
+    assert "--keep" in capsys.readouterr().err
