@@ -87,6 +87,12 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         help="most connections open at once; more are answered 503 (default: %(default)s)",
     )
     parser.add_argument(
+        "--no-ui",
+        dest="ui",
+        action="store_false",
+        help="do not serve the live event debugger page at the root URL",
+    )
+    parser.add_argument(
         "--quiet", action="store_true", help="do not print accepted events and refused requests"
     )
     return parser
@@ -140,6 +146,7 @@ def main(argv: List[str] | None = None, *, prog: str | None = None) -> int:
             on_accept=None if args.quiet else show,
             keep=args.keep,
             max_connections=args.max_connections,
+            ui=args.ui,
         ).start()
     except (OSError, ValueError) as exc:
         print(f"cannot start the collector: {exc}", file=sys.stderr)
@@ -155,6 +162,8 @@ def main(argv: List[str] | None = None, *, prog: str | None = None) -> int:
                 f" (HTTP V2: {collector.http_api_url}, batch: {collector.batch_url})",
                 flush=True,
             )
+            if args.ui:
+                print(f"Live event debugger: {collector.ui_url}", flush=True)
         # A timed wait so Ctrl-C is seen promptly on every platform.
         while not stop.wait(1.0):
             pass

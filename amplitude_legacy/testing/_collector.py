@@ -16,6 +16,7 @@ the server, a header write followed by a body write costs ~40 ms per keep-alive 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import logging
 import os
@@ -44,6 +45,16 @@ from typing import (
     Type,
 )
 
+from amplitude_legacy.testing._debugger import (
+    FAVICON_PATH,
+    STATE_PATH,
+    STREAM_PATH,
+    Feed,
+    asset,
+    mask_key,
+    request_entry,
+    ui_route,
+)
 from amplitude_legacy.testing._dedup import DEDUP_WINDOW, Deduplicator
 from amplitude_legacy.testing._ratelimit import RateLimiter
 from amplitude_legacy.testing._records import CapturedRequest, Records, footprint
@@ -53,6 +64,7 @@ from amplitude_legacy.testing._script import (
     Drop,
     Reply,
     Step,
+    describe_step,
     reason_phrase,
     standard_body,
 )
@@ -80,6 +92,17 @@ _JOIN_TIMEOUT = 5.0
 _INFLIGHT_BYTES = 256 * 1024 * 1024
 #: With ``keep``, the deduplication memory holds at most this many keys (~100 bytes each).
 _BOUNDED_DEDUP_KEYS = 100_000
+#: A debugger stream whose browser takes longer than this to accept a write is dropped.
+_STREAM_SEND_TIMEOUT = 5.0
+#: Headers of every debugger answer: nothing but the collector's own files may run or load.
+_UI_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self';"
+    " connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none';"
+    " frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
 _JSON = "application/json"
 _HTML = "text/html; charset=utf-8"
 
@@ -145,6 +168,9 @@ class Collector:
             recent keys. ``None`` (the default) keeps everything, as tests need.
         max_connections: Most connections open at once; a connection past it is answered 503
             ``Service Unavailable`` and closed, and counted.
+        ui: Serve the live event debugger at :attr:`url` (``GET /``): a page showing what
+            arrives as it arrives, pushed with Server-Sent Events. It answers only requests
+            addressed to the collector's own host name when bound to loopback.
 
     Raises:
         ValueError: On an out-of-range setting.
@@ -173,6 +199,7 @@ class Collector:
         dedup_window: float = DEDUP_WINDOW,
         keep: int | None = None,
         max_connections: int = 256,
+        ui: bool = False,
     ) -> None:
         if not 0 <= port <= 65535:
             raise ValueError(f"port must be in 0..65535, got {port}")
@@ -227,6 +254,17 @@ class Collector:
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
         self._records = Records(keep)
+        self._feed = Feed() if ui else None
+        self._settings: Dict[str, Any] = {
+            "keep": keep,
+            "max_connections": max_connections,
+            "min_id_length": min_id_length,
+            "eps_threshold": eps_threshold,
+            "latency": latency,
+            "fail_rate": fail_rate,
+            "dedup_window": dedup_window,
+            "api_keys": "any" if api_keys is None else "a list",
+        }
         self._dedup = Deduplicator(dedup_window, None if keep is None else _BOUNDED_DEDUP_KEYS)
         # insert_id -> None, in the order a copy of it was first absorbed (an ordered set).
         self._absorbed_ids: Dict[str, None] = {}
@@ -287,6 +325,8 @@ class Collector:
             if self._listener is not None:
                 self._listener.close()
                 self._listener = None
+            if self._feed is not None:
+                self._feed.close()  # debugger streams return, so their threads can be joined
             threads = self._close_connections()
             deadline = time.monotonic() + _JOIN_TIMEOUT
             for thread in threads:
@@ -322,6 +362,7 @@ class Collector:
             else:
                 # create_server sets SO_REUSEADDR, so the port rebinds despite TIME_WAIT sockets.
                 self._listener = _Listener(self._host, self._port, self._open_connection)
+        self._touch()
 
     def __enter__(self) -> Collector:
         return self.start()
@@ -361,6 +402,11 @@ class Collector:
     def http_api_url(self) -> str:
         """URL of the HTTP V2 endpoint (``url + "/2/httpapi"``)."""
         return self.url + HTTP_API_PATH
+
+    @property
+    def ui_url(self) -> str:
+        """URL of the live event debugger (``url + "/"``); served with ``ui=True``."""
+        return self.url + "/"
 
     @property
     def batch_url(self) -> str:
@@ -450,6 +496,7 @@ class Collector:
             if self._limiter is not None:
                 self._limiter.clear()
             self._changed.notify_all()
+        self._touch()
 
     # -- waiting -------------------------------------------------------------------------------
 
@@ -533,6 +580,7 @@ class Collector:
                 raise TypeError(f"not a script step: {step!r}")
         with self._lock:
             self._script.extend(steps)
+        self._touch()
 
     def fail_next(self, n: int, status: int = 503) -> None:
         """Answer the next ``n`` requests with ``status`` and its standard body.
@@ -625,7 +673,10 @@ class Collector:
         """Handle one parsed request on ``handler``'s connection; never raises."""
         try:
             raw = handler.read_body(self._read_cap, self._inflight)
-            if raw is not None:
+            page = None if self._feed is None else ui_route(handler.path)
+            if raw is not None and page is not None and handler.command in ("GET", "HEAD"):
+                self._serve_ui(handler, page)
+            elif raw is not None:
                 self._serve_body(handler, raw)
         except Exception:
             logger.exception("collector failed on %s %s", handler.command, handler.path)
@@ -661,11 +712,11 @@ class Collector:
         if isinstance(step, Reply):
             reason = "fail_rate 503" if step is _FAIL_RATE_REPLY else f"scripted {step.status}"
             data, content_type = self._reply_body(request, step)
-            self._record_unprocessed(request, step.status, reason)
+            self._record_unprocessed(request, step.status, reason, data, content_type)
             self._answer(handler, step.status, data, content_type, step.headers, step.delay)
         elif isinstance(step, Drop):
             reason = "server down" if step is _NO_ANSWER else "scripted drop"
-            self._record_unprocessed(request, 0, reason)
+            self._record_unprocessed(request, 0, reason, b"", "")
             self._pause(step.delay)
             handler.close_connection = True
         elif isinstance(step, AcceptThenDrop):
@@ -683,6 +734,7 @@ class Collector:
         )
         status, body = verdict.status, verdict.body
         stored: List[EventDict] = []
+        absorbed: List[EventDict] = []
         with self._changed:
             if verdict.events is not None and verdict.path is not None:
                 throttled = (
@@ -718,6 +770,18 @@ class Collector:
             )
         if rejection is not None:
             _log_rejection(request.method, request.target, status, body, verdict.api_key)
+        if self._feed is not None:
+            self._publish(
+                request,
+                status if answered else 0,
+                body,
+                verdict.payload,
+                True,
+                rejection,
+                verdict.api_key,
+                stored,
+                absorbed,
+            )
         if stored and self._on_accept is not None and verdict.path is not None:
             try:
                 self._on_accept(verdict.path, stored)
@@ -742,6 +806,8 @@ class Collector:
                 self._records.busy += 1
             self._record_locked(request, None, status, 0, reason)
         _log_rejection(request.method, request.target, status, body, "")
+        if self._feed is not None:
+            self._publish(request, status, body, None, True, reason, "")
 
     def _reply_body(self, request: _Incoming, step: Reply) -> Tuple[bytes, str]:
         """Return the bytes and content type a :class:`Reply` answers with."""
@@ -778,7 +844,9 @@ class Collector:
             return not self._stopping.wait(seconds)
         return not self._stopping.is_set()
 
-    def _record_unprocessed(self, request: _Incoming, status: int, reason: str) -> None:
+    def _record_unprocessed(
+        self, request: _Incoming, status: int, reason: str, answer: bytes, content_type: str
+    ) -> None:
         """Record a request that a script step or the down state answered instead."""
         limit = self._rules.batch_max_body_bytes
         body = decode_body(request.raw, request.headers.get("content-encoding", ""), limit)
@@ -788,6 +856,117 @@ class Collector:
         size = footprint(len(request.raw), len(body) if body and payload is not None else 0)
         with self._changed:
             self._record_locked(request, payload, status, size, reason)
+        if self._feed is not None:
+            shown: Any = None
+            if content_type == _JSON:
+                with contextlib.suppress(ValueError):
+                    shown = json.loads(answer)
+            api_key = payload.get("api_key") if isinstance(payload, dict) else None
+            key = api_key if isinstance(api_key, str) else ""
+            answered = shown if isinstance(shown, dict) else None
+            self._publish(request, status, answered, payload, False, reason, key)
+
+    # -- the debugger --------------------------------------------------------------------------
+
+    def _publish(
+        self,
+        request: _Incoming,
+        status: int,
+        answer: Mapping[str, Any] | None,
+        payload: Any,
+        processed: bool,
+        reason: str | None,
+        api_key: str,
+        stored: Iterable[EventDict] = (),
+        absorbed: Iterable[EventDict] = (),
+    ) -> None:
+        """Push one request to the debugger's streams (never raises into request handling)."""
+        assert self._feed is not None
+        try:
+            entry = request_entry(
+                method=request.method,
+                target=request.target,
+                status=status,
+                answer=answer,
+                payload=payload,
+                processed=processed,
+                stored={id(event) for event in stored},
+                absorbed={id(event) for event in absorbed},
+                reason=reason,
+                api_key=api_key,
+            )
+            self._feed.publish(entry)
+        except Exception:
+            logger.exception("collector could not show a request in the debugger")
+
+    def _touch(self) -> None:
+        if self._feed is not None:
+            self._feed.touch()
+
+    def _debugger_state(self) -> Dict[str, Any]:
+        """What the debugger page shows besides the requests: counts, script, settings."""
+        counts = self.counts()
+        with self._lock:
+            script = [describe_step(step) for step in self._script]
+            down = self._down
+        return {
+            "counts": counts,
+            "script": script,
+            "down": down,
+            "settings": self._settings,
+            "endpoints": {"http_api": self.http_api_url, "batch": self.batch_url},
+            "time": int(time.time() * 1000),
+        }
+
+    def _serve_ui(self, handler: _Handler, page: str) -> None:
+        """Answer a debugger request: the page, its files, the state, or the event stream."""
+        if not self._host_allowed(handler.headers.get("Host", "")):
+            # A page elsewhere can point a name of its own at 127.0.0.1 (DNS rebinding): the
+            # debugger shows events, so it answers only requests addressed to this machine.
+            body = _error_body(403, "Forbidden", "the debugger answers only to its own address")
+            handler.send_message(403, _dumps(body), _JSON, _UI_HEADERS)
+            return
+        if page == STREAM_PATH and handler.command == "GET":
+            self._serve_stream(handler)
+        elif page == STATE_PATH:
+            handler.send_message(200, _dumps(self._debugger_state()), _JSON, _UI_HEADERS)
+        elif page in (FAVICON_PATH, STREAM_PATH):  # no icon; the stream is GET only
+            status = 404 if page == FAVICON_PATH else 405
+            body = _error_body(status, reason_phrase(status), "")
+            handler.send_message(status, _dumps(body), _JSON, None)
+        else:
+            data, content_type = asset(page)
+            handler.send_message(200, data, content_type, _UI_HEADERS)
+
+    def _serve_stream(self, handler: _Handler) -> None:
+        assert self._feed is not None
+        handler.close_connection = True  # the stream ends with the connection
+        head = _message(
+            200,
+            b"",
+            "text/event-stream; charset=utf-8",
+            {**_UI_HEADERS, "X-Accel-Buffering": "no"},
+            close=True,
+            head=True,
+            length=False,
+        )
+        last = handler.headers.get("Last-Event-ID", "").strip()
+        after = int(last) if last.isascii() and last.isdigit() and len(last) < 18 else 0
+        handler.answered = True
+        with contextlib.suppress(OSError):  # the browser left or stop() shut the socket
+            handler.connection.settimeout(_STREAM_SEND_TIMEOUT)
+            handler.wfile.write(head)
+            self._feed.serve(handler.wfile.write, after, self._debugger_state)
+
+    def _host_allowed(self, host_header: str) -> bool:
+        if not _is_loopback(self._host):
+            return True  # bound to a network on purpose: any name may reach it
+        host = host_header.strip().lower()
+        if host.startswith("["):
+            name = host[1 : host.find("]")] if "]" in host else host
+        else:
+            name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+        return name in ("localhost", self._host.lower()) or _is_loopback(name)
 
     def _absorb_locked(self, copies: List[EventDict]) -> None:
         self._records.absorbed += len(copies)
@@ -877,12 +1056,8 @@ def describe_answer(body: Mapping[str, Any], api_key: str = "") -> str:
     if notes:
         text += " (" + "; ".join(notes) + ")"
     if api_key:
-        text = text.replace(api_key, _mask(api_key))
+        text = text.replace(api_key, mask_key(api_key))
     return text
-
-
-def _mask(api_key: str) -> str:
-    return "****" + api_key[-4:] if len(api_key) > 8 else "****"
 
 
 def _json_line(event: EventDict, ascii_only: bool) -> str:
@@ -898,7 +1073,19 @@ def _discard_pending(conn: socket.socket) -> None:
 
 
 def _error_body(code: int, error: str, detail: str) -> Dict[str, Any]:
-    return {"code": code, "error": error, "detail": detail}
+    body: Dict[str, Any] = {"code": code, "error": error}
+    if detail:
+        body["detail"] = detail
+    return body
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class _Budget:
@@ -1164,8 +1351,10 @@ def _message(
     headers: Mapping[str, str] | None,
     close: bool,
     head: bool,
+    length: bool = True,
 ) -> bytes:
-    """Build a whole HTTP/1.1 response; ``head`` leaves the body out (an answer to HEAD)."""
+    """Build a whole HTTP/1.1 response; ``head`` leaves the body out (an answer to HEAD), and
+    ``length=False`` the Content-Length (a body that ends with the connection)."""
     lines = [
         f"HTTP/1.1 {status} {reason_phrase(status)}",
         f"Server: {_SERVER_HEADER}",
@@ -1178,7 +1367,8 @@ def _message(
         elif lowered not in ("content-length", "connection"):  # framing stays ours
             lines.append(f"{name}: {value}")
     lines.append(f"Content-Type: {content_type}")
-    lines.append(f"Content-Length: {len(body)}")
+    if length:
+        lines.append(f"Content-Length: {len(body)}")
     if close:
         lines.append("Connection: close")
     message = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")

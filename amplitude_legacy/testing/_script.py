@@ -17,6 +17,7 @@ __all__ = [
     "Drop",
     "Reply",
     "Step",
+    "describe_step",
     "rate_limit_body",
     "reason_phrase",
     "standard_body",
@@ -153,3 +154,26 @@ def reason_phrase(status: int) -> str:
         return HTTPStatus(status).phrase
     except ValueError:
         return "Error"
+
+
+def describe_step(step: Step) -> str:
+    """Say in words what a script step will do to the request that takes it.
+
+    Examples:
+        >>> describe_step(Reply(503))
+        'answer 503 with the standard body'
+        >>> describe_step(Drop(delay=0.5))
+        'close the connection without an answer after 0.5 s'
+    """
+    if isinstance(step, Reply):
+        body = "the standard body" if step.body is None else "a custom body"
+        if isinstance(step.body, (str, bytes)):
+            body = "an HTML body"
+        after = f" after {step.delay:g} s" if step.delay else ""
+        return f"answer {step.status} with {body}{after}"
+    if isinstance(step, Drop):
+        after = f" after {step.delay:g} s" if step.delay else ""
+        return f"close the connection without an answer{after}"
+    if isinstance(step, AcceptThenDrop):
+        return "process normally, then close the connection without an answer"
+    return f"process normally, answer after {step.seconds:g} s"

@@ -85,6 +85,7 @@ def test_cli_serves_prints_events_and_stops_cleanly(tmp_path: Path, sig: signal.
     with running("--store", str(tmp_path / "store.jsonl")) as (proc, lines):
         match = BANNER.match(lines.next())
         assert match, "unexpected banner"
+        assert lines.next() == f"Live event debugger: {match.group(1)}/"
         answer = post(match.group(1) + "/2/httpapi", body(event(0, device_id="device-0000")))
         assert (answer["code"], answer["events_ingested"]) == (200, 1)
         assert lines.next() == (
@@ -111,7 +112,7 @@ def test_cli_serves_prints_events_and_stops_cleanly(tmp_path: Path, sig: signal.
 
 def test_cli_quiet_and_fail_rate() -> None:
     """--quiet prints no event lines and --fail-rate 1 answers 503."""
-    with running("--quiet", "--fail-rate", "1") as (proc, lines):
+    with running("--quiet", "--fail-rate", "1", "--no-ui") as (proc, lines):
         match = BANNER.match(lines.next())
         assert match, "unexpected banner"
         with pytest.raises(urllib.error.HTTPError) as failure:
@@ -140,7 +141,7 @@ def test_cli_parser_defaults() -> None:
     assert (args.store, args.quiet, args.api_keys, args.eps_threshold) == (None, False, None, None)
     args = build_parser().parse_args(["--latency-ms", "250", "--api-key", "a", "--api-key", "b"])
     assert (args.latency_ms, args.api_keys) == (250.0, ["a", "b"])
-    assert (args.keep, args.max_connections) == (1000, 256)
+    assert (args.keep, args.max_connections, args.ui) == (1000, 256, True)
     assert build_parser().parse_args(["--keep", "all"]).keep is None
     assert build_parser().parse_args(["--keep", "0"]).keep == 0
 
