@@ -281,6 +281,7 @@ class Collector:
         self._listener: _Listener | None = None
         self._conn_lock = threading.Lock()
         self._conns: Dict[socket.socket, threading.Thread] = {}
+        self._connections_refused = 0  # under _conn_lock
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -482,6 +483,7 @@ class Collector:
         with self._lock:
             counts = self._records.counts()
         with self._conn_lock:
+            counts["connections_refused"] = self._connections_refused
             counts["connections_open"] = len(self._conns)
         return counts
 
@@ -496,6 +498,8 @@ class Collector:
             if self._limiter is not None:
                 self._limiter.clear()
             self._changed.notify_all()
+        with self._conn_lock:
+            self._connections_refused = 0
         self._touch()
 
     # -- waiting -------------------------------------------------------------------------------
@@ -622,9 +626,12 @@ class Collector:
             thread.start()
 
     def _refuse_connection(self, conn: socket.socket) -> None:
-        """Answer a connection past ``max_connections`` with a 503 and close it, on the spot."""
-        with self._lock:
-            self._records.connections_refused += 1
+        """Answer a connection past ``max_connections`` with a 503 and close it, on the spot.
+
+        Runs under ``_conn_lock`` (which also guards the count): never takes ``_lock``, which a
+        ``wait_until`` predicate may hold while it reads :meth:`counts`.
+        """
+        self._connections_refused += 1
         if self._ssl_context is None:  # a TLS client could not read a plain-text answer
             body = _error_body(
                 503,
@@ -770,6 +777,15 @@ class Collector:
             )
         if rejection is not None:
             _log_rejection(request.method, request.target, status, body, verdict.api_key)
+        if absorbed and logger.isEnabledFor(logging.INFO):
+            ids = ", ".join(str(event.get("insert_id"))[:64] for event in absorbed[:3])
+            logger.info(
+                "collector absorbed %d duplicate event(s) on %s: insert_id %s%s",
+                len(absorbed),
+                request.target[:200],
+                ids,
+                ", ..." if len(absorbed) > 3 else "",
+            )
         if self._feed is not None:
             self._publish(
                 request,
@@ -1028,11 +1044,11 @@ def _log_rejection(
         status,
         method,
         target[:200],
-        describe_answer(body, api_key),
+        _describe_answer(body, api_key),
     )
 
 
-def describe_answer(body: Mapping[str, Any], api_key: str = "") -> str:
+def _describe_answer(body: Mapping[str, Any], api_key: str = "") -> str:
     """Say in one line what an error body reports: its error, detail and first event errors.
 
     Args:

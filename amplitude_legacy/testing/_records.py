@@ -90,7 +90,6 @@ class Records:
         self.by_status: Counter[int] = Counter()
         self.by_type: Counter[str] = Counter()
         self.rejected: Counter[str] = Counter()
-        self.connections_refused = 0
         self.busy = 0
 
     def add_request(self, request: CapturedRequest, size: int, rejection: str | None) -> None:
@@ -138,7 +137,6 @@ class Records:
             "duplicates_absorbed": self.absorbed,
             "events_by_type": dict(self.by_type.most_common()),
             "rejected": dict(self.rejected.most_common()),
-            "connections_refused": self.connections_refused,
             "busy": self.busy,
             "kept_events": len(self.events),
             "kept_requests": len(self.requests),

@@ -149,10 +149,10 @@ def test_records_count_event_types_up_to_a_bound(monkeypatch: pytest.MonkeyPatch
 
 
 def test_memory_is_flat_with_keep(monkeypatch: pytest.MonkeyPatch) -> None:
-    """With keep=20, 5,000 more events grow the collector's memory by almost nothing."""
-    monkeypatch.setattr(collector_module, "_BOUNDED_DEDUP_KEYS", 500)
+    """With keep=10, 2,400 more events grow the collector's memory by almost nothing."""
+    monkeypatch.setattr(collector_module, "_BOUNDED_DEDUP_KEYS", 300)
     props: Dict[str, Any] = {"text": "x" * 200, "n": 1}
-    with Collector(keep=20) as collector:
+    with Collector(keep=10) as collector:
         conn = http.client.HTTPConnection("127.0.0.1", collector.port, timeout=5)
 
         def burst(start: int, requests: int) -> None:
@@ -162,16 +162,16 @@ def test_memory_is_flat_with_keep(monkeypatch: pytest.MonkeyPatch) -> None:
 
         tracemalloc.start()  # before the rings fill, so that what they drop is traced too
         try:
-            burst(0, 30)  # fill the rings and the dedup memory
+            burst(0, 20)  # fill the rings and the dedup memory
             gc.collect()
             before = tracemalloc.get_traced_memory()[0]
-            burst(10_000, 250)
+            burst(10_000, 120)
             gc.collect()
             grown = tracemalloc.get_traced_memory()[0] - before
         finally:
             tracemalloc.stop()
         conn.close()
-        assert collector.counts()["events_stored"] == 5_600
+        assert collector.counts()["events_stored"] == 2_800
     assert grown < 128 * 1024, f"grew {grown} bytes"
 
 

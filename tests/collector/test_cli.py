@@ -91,9 +91,12 @@ def test_cli_serves_prints_events_and_stops_cleanly(tmp_path: Path, sig: signal.
         assert lines.next() == (
             "/2/httpapi test_event user_id=user-0000 device_id=device-0000 insert_id=insert-0000"
         )
-        # The same event again (a retry): acknowledged, absorbed, counted, not printed or stored.
+        # The same event again (a retry): acknowledged, absorbed and counted, not stored.
         answer = post(match.group(1) + "/2/httpapi", body(event(0, device_id="device-0000")))
         assert (answer["code"], answer["events_ingested"]) == (200, 1)
+        assert lines.next() == (
+            "collector absorbed 1 duplicate event(s) on /2/httpapi: insert_id insert-0000"
+        )
         # A refused request is printed with the reason.
         with pytest.raises(urllib.error.HTTPError):
             post(match.group(1) + "/2/httpapi", body(event(1, user_id="abc")))
