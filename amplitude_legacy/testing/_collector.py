@@ -16,6 +16,7 @@ the server, a header write followed by a body write costs ~40 ms per keep-alive 
 from __future__ import annotations
 
 import contextlib
+import functools
 import ipaddress
 import json
 import logging
@@ -41,12 +42,14 @@ from typing import (
     List,
     Mapping,
     NamedTuple,
+    Sequence,
     Tuple,
     Type,
 )
 
 from amplitude_legacy.testing._debugger import (
     FAVICON_PATH,
+    MAX_EVENTS_SHOWN,
     STATE_PATH,
     STREAM_PATH,
     Feed,
@@ -792,10 +795,9 @@ class Collector:
                 status if answered else 0,
                 body,
                 verdict.payload,
-                True,
                 rejection,
                 verdict.api_key,
-                stored,
+                len(stored),
                 absorbed,
             )
         if stored and self._on_accept is not None and verdict.path is not None:
@@ -823,7 +825,7 @@ class Collector:
             self._record_locked(request, None, status, 0, reason)
         _log_rejection(request.method, request.target, status, body, "")
         if self._feed is not None:
-            self._publish(request, status, body, None, True, reason, "")
+            self._publish(request, status, body, None, reason, "")
 
     def _reply_body(self, request: _Incoming, step: Reply) -> Tuple[bytes, str]:
         """Return the bytes and content type a :class:`Reply` answers with."""
@@ -880,7 +882,7 @@ class Collector:
             api_key = payload.get("api_key") if isinstance(payload, dict) else None
             key = api_key if isinstance(api_key, str) else ""
             answered = shown if isinstance(shown, dict) else None
-            self._publish(request, status, answered, payload, False, reason, key)
+            self._publish(request, status, answered, payload, reason, key)
 
     # -- the debugger --------------------------------------------------------------------------
 
@@ -890,28 +892,41 @@ class Collector:
         status: int,
         answer: Mapping[str, Any] | None,
         payload: Any,
-        processed: bool,
         reason: str | None,
         api_key: str,
-        stored: Iterable[EventDict] = (),
-        absorbed: Iterable[EventDict] = (),
+        stored: int = 0,
+        absorbed: Sequence[EventDict] = (),
     ) -> None:
-        """Push one request to the debugger's streams (never raises into request handling)."""
+        """Hand one request to the debugger (never raises into request handling).
+
+        The entry is built later, by the feed, and only if a page is open: here it only keeps
+        what it needs (the first events, not the whole body).
+        """
         assert self._feed is not None
         try:
-            entry = request_entry(
-                method=request.method,
-                target=request.target,
-                status=status,
-                answer=answer,
-                payload=payload,
-                processed=processed,
-                stored={id(event) for event in stored},
-                absorbed={id(event) for event in absorbed},
-                reason=reason,
-                api_key=api_key,
+            events = payload.get("events") if isinstance(payload, dict) else None
+            if not isinstance(events, list):
+                events = []
+            shown = events[:MAX_EVENTS_SHOWN]
+            shown_ids = {id(event) for event in shown}
+            copies = [event for event in absorbed if id(event) in shown_ids]
+            self._feed.publish(
+                functools.partial(
+                    request_entry,
+                    t=int(time.time() * 1000),
+                    method=request.method,
+                    target=request.target,
+                    status=status,
+                    answer=answer,
+                    events=shown,
+                    event_count=len(events),
+                    stored=stored,
+                    absorbed=len(absorbed),
+                    absorbed_ids={id(event) for event in copies},
+                    reason=reason,
+                    api_key=api_key,
+                )
             )
-            self._feed.publish(entry)
         except Exception:
             logger.exception("collector could not show a request in the debugger")
 

@@ -9,20 +9,32 @@ with its CSS and JavaScript, no build step and nothing fetched from elsewhere) a
   change (coalesced) and on connect.
 
 The feed never blocks the collector: publishing appends to each subscriber's bounded queue under
-a short lock. Each stream is written by its own connection's thread, with a send timeout; a
-subscriber that falls too far behind, or a browser that stops reading, is dropped (the page then
-reconnects and resumes from ``Last-Event-ID``). ``close()`` wakes every stream so that
-``Collector.stop()`` can join their threads.
+a short lock, and an entry is only built (and encoded) once a page is there to see it; with no
+page open, publishing keeps a small closure in the history. Each stream is written by its own
+connection's thread, with a send timeout; a subscriber that falls too far behind, or a browser
+that stops reading, is dropped (the page then reconnects and resumes from ``Last-Event-ID``).
+``close()`` wakes every stream so that ``Collector.stop()`` can join their threads.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-import time
 from collections import deque
 from importlib import resources
-from typing import Any, Callable, Collection, Deque, Dict, List, Mapping, Set, Tuple
+from typing import (
+    Any,
+    Callable,
+    Collection,
+    Deque,
+    Dict,
+    List,
+    Mapping,
+    Sequence,
+    Set,
+    Tuple,
+    Union,
+)
 
 __all__ = [
     "ASSETS",
@@ -49,7 +61,7 @@ ASSETS: Dict[str, Tuple[str, str]] = {
 FAVICON_PATH = "/favicon.ico"
 
 #: Requests a page that connects late still sees.
-HISTORY = 300
+HISTORY = 200
 #: Frames a subscriber may have waiting before it is dropped as too slow.
 MAX_QUEUED = 2000
 #: Events of one request shown on the page (the counts cover all of them).
@@ -58,6 +70,9 @@ MAX_EVENTS_SHOWN = 50
 MAX_JSON_CHARS = 4000
 #: Seconds between keep-alive comments on an idle stream.
 KEEPALIVE = 15.0
+
+#: Builds one request entry for the page (see :func:`request_entry`).
+Entry = Callable[[], Dict[str, Any]]
 
 _cache: Dict[str, bytes] = {}
 _cache_lock = threading.Lock()
@@ -115,17 +130,24 @@ class Feed:
 
     def __init__(self, history: int = HISTORY) -> None:
         self._lock = threading.Lock()
-        self._history: Deque[Tuple[int, bytes]] = deque(maxlen=history)
+        # (id, frame), or (id, a function building the entry) until a page asks for it.
+        self._history: Deque[Tuple[int, Union[bytes, Entry]]] = deque(maxlen=history)
         self._subscribers: Set[Subscriber] = set()
         self._seq = 0
         self._closed = False
 
-    def publish(self, entry: Dict[str, Any]) -> None:
-        """Number ``entry``, keep it in the history and queue it on every stream."""
+    def publish(self, entry: Entry) -> None:
+        """Number an entry, keep it in the history and queue it on every stream.
+
+        Args:
+            entry: Builds the entry's dict; called only when a page is open (now or later).
+        """
         with self._lock:
             self._seq += 1
-            entry["id"] = self._seq
-            frame = _frame("request", entry, self._seq)
+            if not self._subscribers:
+                self._history.append((self._seq, entry))
+                return
+            frame = _request_frame(self._seq, entry)
             self._history.append((self._seq, frame))
             subscribers = list(self._subscribers)
         for subscriber in subscribers:
@@ -158,7 +180,13 @@ class Feed:
                 return None
             if after > self._seq:  # ids from an earlier collector (a restart): resend all
                 after = 0
-            backlog = [frame for seq, frame in self._history if seq > after]
+            backlog: List[bytes] = []
+            for position, (seq, item) in enumerate(self._history):
+                if not isinstance(item, bytes):
+                    item = _request_frame(seq, item)
+                    self._history[position] = (seq, item)  # built once
+                if seq > after:
+                    backlog.append(item)
             self._subscribers.add(subscriber)
         return subscriber, backlog
 
@@ -215,6 +243,12 @@ class Feed:
             self.unsubscribe(subscriber)
 
 
+def _request_frame(seq: int, entry: Entry) -> bytes:
+    data = entry()
+    data["id"] = seq
+    return _frame("request", data, seq)
+
+
 def _frame(kind: str, data: Mapping[str, Any], event_id: int | None) -> bytes:
     # ASCII-only JSON: no raw newline can end the data line, and lone surrogates stay escaped.
     text = json.dumps(data, separators=(",", ":"), default=str)
@@ -233,61 +267,60 @@ _PROBLEM_MAPS = (
 
 def request_entry(
     *,
+    t: int,
     method: str,
     target: str,
     status: int,
     answer: Mapping[str, Any] | None,
-    payload: Any,
-    processed: bool,
-    stored: Collection[int] = (),
-    absorbed: Collection[int] = (),
+    events: Sequence[Any],
+    event_count: int,
+    stored: int = 0,
+    absorbed: int = 0,
+    absorbed_ids: Collection[int] = (),
     reason: str | None,
     api_key: str = "",
 ) -> Dict[str, Any]:
     """Describe one request for the page (every value is plain data, shown as text).
 
     Args:
+        t: When it arrived, in ms since the epoch.
         method: HTTP method.
         target: Request target.
         status: Status answered (0: none).
         answer: The JSON body answered, when there was one.
-        payload: The parsed request body, or ``None``.
-        processed: Whether the request was validated (not answered by a script step).
-        stored: ``id()`` of the events stored.
-        absorbed: ``id()`` of the events absorbed as copies.
+        events: The request's first events (at most :data:`MAX_EVENTS_SHOWN` are shown).
+        event_count: How many events the request held.
+        stored: How many of them were stored.
+        absorbed: How many were absorbed as copies of stored events.
+        absorbed_ids: ``id()`` of the absorbed events among ``events``.
         reason: Why nothing was stored, or ``None``.
         api_key: The request's API key (shown masked).
 
     Returns:
-        A JSON-ready dict: ``t`` (ms epoch), ``method``, ``path``, ``status``, ``error``,
-        ``detail``, ``reason``, ``api_key`` (masked), ``events`` (the first
-        :data:`MAX_EVENTS_SHOWN`, each with its ``state`` and ``problems``), ``event_count``,
-        ``stored`` and ``absorbed``.
+        A JSON-ready dict: ``t``, ``method``, ``path``, ``status``, ``error``, ``detail``,
+        ``reason``, ``api_key`` (masked), ``events`` (each with its ``state``: stored,
+        absorbed, refused or not stored, and its ``problems``), ``event_count``, ``stored`` and
+        ``absorbed``.
     """
     answer = answer or {}
-    raw_events = payload.get("events") if isinstance(payload, dict) else None
-    events: List[Any] = raw_events if isinstance(raw_events, list) else []
     problems = _problems(answer, events)
+    accepted = stored + absorbed > 0  # then every event was either stored or absorbed
     shown: List[Dict[str, Any]] = []
     for index, event in enumerate(events[:MAX_EVENTS_SHOWN]):
-        if not isinstance(event, dict):
-            shown.append(
-                {
-                    "index": index,
-                    "state": "refused",
-                    "json": _clip(_dumps(event)),
-                    "problems": [{"field": "", "message": "not a JSON object"}],
-                }
-            )
-            continue
-        if id(event) in stored:
-            state = "stored"
-        elif id(event) in absorbed:
+        if id(event) in absorbed_ids:
             state = "absorbed"
-        elif index in problems:
+        elif accepted:
+            state = "stored"
+        elif index in problems or not isinstance(event, dict):
             state = "refused"
         else:
             state = "not stored"
+        if not isinstance(event, dict):
+            problem = [{"field": "", "message": "not a JSON object"}]
+            shown.append(
+                {"index": index, "state": state, "problems": problem, "json": _clip(_dumps(event))}
+            )
+            continue
         shown.append(
             {
                 "index": index,
@@ -305,25 +338,23 @@ def request_entry(
         )
     error = answer.get("error")
     detail = answer.get("detail")
-    masked = mask_key(api_key) if api_key else ""
     return {
-        "t": int(time.time() * 1000),
+        "t": t,
         "method": method,
         "path": target[:300],
         "status": status,
-        "processed": processed,
         "error": _mask_in(str(error), api_key) if error else None,
         "detail": str(detail)[:500] if detail else None,
         "reason": reason,
-        "api_key": masked,
+        "api_key": mask_key(api_key) if api_key else "",
         "events": shown,
-        "event_count": len(events),
-        "stored": len(stored),
-        "absorbed": len(absorbed),
+        "event_count": event_count,
+        "stored": stored,
+        "absorbed": absorbed,
     }
 
 
-def _problems(answer: Mapping[str, Any], events: List[Any]) -> Dict[int, Dict[str, str]]:
+def _problems(answer: Mapping[str, Any], events: Sequence[Any]) -> Dict[int, Dict[str, str]]:
     """Map event index -> {field: message} from an error body's index maps and event_errors."""
     found: Dict[int, Dict[str, str]] = {}
     for key, label in _PROBLEM_MAPS:

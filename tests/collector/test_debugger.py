@@ -8,7 +8,7 @@ import json
 import socket
 import threading
 import time
-from typing import Any, Dict, Iterator, List, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Tuple
 
 import pytest
 
@@ -236,17 +236,29 @@ def test_feed_history_resume_and_overflow(monkeypatch: pytest.MonkeyPatch) -> No
     """The feed numbers entries, replays history after an id, and drops a full subscriber."""
     monkeypatch.setattr(debugger, "MAX_QUEUED", 2)
     feed = Feed(history=3)
+    built: List[int] = []
+
+    def entry(n: int) -> Callable[[], Dict[str, Any]]:
+        def build() -> Dict[str, Any]:
+            built.append(n)
+            return {"n": n}
+
+        return build
+
     for n in range(5):
-        feed.publish({"n": n})
+        feed.publish(entry(n))
+    assert built == []  # nobody watching: nothing built yet
     opened = feed.subscribe(after=3)
     assert opened is not None
     subscriber, backlog = opened
     assert [b"id: 4" in f or b"id: 5" in f for f in backlog] == [True, True]
+    assert built == [2, 3, 4]  # the history, built once for the first page
     assert feed.subscribe(after=99) is not None  # a stale id from an earlier run: all history
+    assert built == [2, 3, 4]
     frames, dirty = subscriber.wait(0)
     assert (frames, dirty) == ([], True)
     for n in range(3):
-        feed.publish({"n": n})
+        feed.publish(entry(n))
     assert subscriber.closed  # the third frame did not fit
     feed.close()
     assert feed.subscribe(after=0) is None
@@ -255,7 +267,7 @@ def test_feed_history_resume_and_overflow(monkeypatch: pytest.MonkeyPatch) -> No
 def test_feed_serve_writes_until_closed() -> None:
     """serve() writes the backlog, the state, then frames; close() ends it from another thread."""
     feed = Feed()
-    feed.publish({"n": 0})
+    feed.publish(lambda: {"n": 0})
     written: List[bytes] = []
     thread = threading.Thread(target=feed.serve, args=(written.append, 0, lambda: {"s": 1}))
     thread.start()
@@ -272,44 +284,61 @@ def test_feed_serve_writes_until_closed() -> None:
 
 
 def test_request_entry_marks_states_and_problems() -> None:
-    """An entry says which events were stored, absorbed or refused, and why, as plain data."""
-    events = [
-        {"event_type": "a", "user_id": "user-1"},
+    """An entry says which events were refused and why, as plain data; the key is masked."""
+    events: List[Any] = [
         {"event_type": "a", "user_id": "user-1"},
         {"user_id": "abc", "device_id": 7},
         "nope",
     ]
     api_key = "6eaecc157d0ff5a58c0b0d6df54307be"
-    payload = {"api_key": api_key, "events": events}
     answer = {
         "code": 400,
-        "error": "Invalid API key: 6eaecc157d0ff5a58c0b0d6df54307be",
-        "events_with_missing_fields": {"event_type": [2]},
-        "events_with_invalid_id_lengths": {"user_id": [2]},
-        "event_errors": [{"event": 2, "field": "user_id", "message": "too short!"}],
+        "error": f"Invalid API key: {api_key}",
+        "events_with_missing_fields": {"event_type": [1]},
+        "events_with_invalid_id_lengths": {"user_id": [1]},
+        "event_errors": [{"event": 1, "field": "user_id", "message": "too short!"}],
     }
     entry = request_entry(
+        t=1,
         method="POST",
         target="/2/httpapi",
         status=400,
         answer=answer,
-        payload=payload,
-        processed=True,
-        stored={id(events[0])},
-        absorbed={id(events[1])},
+        events=events,
+        event_count=3,
         reason="Invalid API key",
         api_key=api_key,
     )
     assert entry["error"] == "Invalid API key: ****07be"
     assert entry["api_key"] == "****07be"
-    assert [e["state"] for e in entry["events"]] == ["stored", "absorbed", "refused", "refused"]
-    assert entry["events"][2]["problems"] == [
+    assert [e["state"] for e in entry["events"]] == ["not stored", "refused", "refused"]
+    assert entry["events"][1]["problems"] == [
         {"field": "event_type", "message": "missing"},
         {"field": "user_id", "message": "too short!"},
     ]
-    assert entry["events"][2]["device_id"] == "7"
-    assert (entry["event_count"], entry["stored"], entry["absorbed"]) == (4, 1, 1)
+    assert entry["events"][1]["device_id"] == "7"
+    assert entry["events"][2]["json"] == '"nope"'
     assert mask_key("short") == "****"
+
+
+def test_request_entry_marks_stored_and_absorbed() -> None:
+    """In an accepted request each event is stored, or absorbed when it was a copy."""
+    first, copy = {"event_type": "a", "user_id": "user-1"}, {"event_type": "a", "user_id": "u2"}
+    entry = request_entry(
+        t=1,
+        method="POST",
+        target="/batch",
+        status=200,
+        answer={"code": 200},
+        events=[first, copy],
+        event_count=2,
+        stored=1,
+        absorbed=1,
+        absorbed_ids={id(copy)},
+        reason=None,
+    )
+    assert [e["state"] for e in entry["events"]] == ["stored", "absorbed"]
+    assert (entry["event_count"], entry["stored"], entry["absorbed"]) == (2, 1, 1)
 
 
 def test_request_entry_marks_throttled_ids_and_clips() -> None:
@@ -317,12 +346,13 @@ def test_request_entry_marks_throttled_ids_and_clips() -> None:
     events = [{"event_type": "e", "user_id": "user-1", "device_id": "d" * 5000}] * 60
     answer = {"code": 429, "throttled_events": [0, 99], "throttled_users": {"user-1": 31}}
     entry = request_entry(
+        t=1,
         method="POST",
         target="/2/httpapi",
         status=429,
         answer=answer,
-        payload={"events": events},
-        processed=True,
+        events=events,
+        event_count=60,
         reason="Too many requests for some devices and users",
     )
     assert len(entry["events"]) == debugger.MAX_EVENTS_SHOWN and entry["event_count"] == 60
