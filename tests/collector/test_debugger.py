@@ -283,6 +283,13 @@ def test_feed_serve_writes_until_closed() -> None:
     assert feed.subscriber_count() == 0
 
 
+def entry_for(status: int, answer: Dict[str, Any], events: List[Any], **more: Any) -> Any:
+    """request_entry for a POST /2/httpapi holding ``events`` (``more`` adds or overrides)."""
+    fields: Dict[str, Any] = {"t": 1, "method": "POST", "target": "/2/httpapi", "reason": None}
+    fields.update(status=status, answer=answer, events=events, event_count=len(events), **more)
+    return request_entry(**fields)
+
+
 def test_request_entry_marks_states_and_problems() -> None:
     """An entry says which events were refused and why, as plain data; the key is masked."""
     events: List[Any] = [
@@ -298,17 +305,7 @@ def test_request_entry_marks_states_and_problems() -> None:
         "events_with_invalid_id_lengths": {"user_id": [1]},
         "event_errors": [{"event": 1, "field": "user_id", "message": "too short!"}],
     }
-    entry = request_entry(
-        t=1,
-        method="POST",
-        target="/2/httpapi",
-        status=400,
-        answer=answer,
-        events=events,
-        event_count=3,
-        reason="Invalid API key",
-        api_key=api_key,
-    )
+    entry = entry_for(400, answer, events, reason="Invalid API key", api_key=api_key)
     assert entry["error"] == "Invalid API key: ****07be"
     assert entry["api_key"] == "****07be"
     assert [e["state"] for e in entry["events"]] == ["not stored", "refused", "refused"]
@@ -324,18 +321,8 @@ def test_request_entry_marks_states_and_problems() -> None:
 def test_request_entry_marks_stored_and_absorbed() -> None:
     """In an accepted request each event is stored, or absorbed when it was a copy."""
     first, copy = {"event_type": "a", "user_id": "user-1"}, {"event_type": "a", "user_id": "u2"}
-    entry = request_entry(
-        t=1,
-        method="POST",
-        target="/batch",
-        status=200,
-        answer={"code": 200},
-        events=[first, copy],
-        event_count=2,
-        stored=1,
-        absorbed=1,
-        absorbed_ids={id(copy)},
-        reason=None,
+    entry = entry_for(
+        200, {"code": 200}, [first, copy], stored=1, absorbed=1, absorbed_ids={id(copy)}
     )
     assert [e["state"] for e in entry["events"]] == ["stored", "absorbed"]
     assert (entry["event_count"], entry["stored"], entry["absorbed"]) == (2, 1, 1)
@@ -345,16 +332,7 @@ def test_request_entry_marks_throttled_ids_and_clips() -> None:
     """A 429 marks the throttled user or device; long values and many events are clipped."""
     events = [{"event_type": "e", "user_id": "user-1", "device_id": "d" * 5000}] * 60
     answer = {"code": 429, "throttled_events": [0, 99], "throttled_users": {"user-1": 31}}
-    entry = request_entry(
-        t=1,
-        method="POST",
-        target="/2/httpapi",
-        status=429,
-        answer=answer,
-        events=events,
-        event_count=60,
-        reason="Too many requests for some devices and users",
-    )
+    entry = entry_for(429, answer, events)
     assert len(entry["events"]) == debugger.MAX_EVENTS_SHOWN and entry["event_count"] == 60
     first = entry["events"][0]
     assert first["problems"] == [
