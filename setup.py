@@ -24,7 +24,7 @@ setup(
     license="MIT",
     python_requires=">=3.9",
     packages=find_packages(include=["amplitude_legacy", "amplitude_legacy.*"]),
-    package_data={"amplitude_legacy": ["py.typed"]},
+    package_data={"amplitude_legacy": ["py.typed"], "amplitude_legacy.testing": ["static/*"]},
     install_requires=[
         "urllib3>=1.26",
         "requests>=2.25",
@@ -46,6 +46,7 @@ setup(
             "mkdocstrings[python]>=0.24",
             "flask>=2",
             "gevent>=21",
+            "selenium>=4.11",
         ],
         "docs": ["mkdocs>=1.5", "mkdocs-material>=9", "mkdocstrings[python]>=0.24"],
     },

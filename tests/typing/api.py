@@ -217,6 +217,14 @@ def scripted_collector() -> List[CapturedRequest]:
         return collector.wait_for_requests(0, timeout=1)
 
 
+def bounded_collector_with_debugger() -> Dict[str, Any]:
+    """keep, max_connections, the debugger, and the counts."""
+    with Collector(keep=100, max_connections=8, ui=True, dedup_window=0) as collector:
+        absorbed: int = collector.duplicates_absorbed
+        assert absorbed == 0 and collector.ui_url.endswith("/")
+        return collector.counts()
+
+
 # docs/migration.md and examples/migration.py: the plugin API on the same client.
 class AddEnvironment(EnrichmentPlugin):
     """An enrichment plugin."""
