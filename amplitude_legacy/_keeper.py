@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import TYPE_CHECKING, List, Sequence, Tuple
+from typing import TYPE_CHECKING, Callable, List, Sequence, Tuple
 
 from amplitude_legacy._encoding import encode_event
 from amplitude_legacy._errors import InvalidEventError
@@ -78,6 +78,9 @@ class SpoolKeeper:
     def __init__(self, spool: Spool, counters: Counters) -> None:
         self.spool = spool
         self._counters = counters
+        #: Reports events the spool evicted to make room (``spool_full``, ``onDrop``); set
+        #: by the worker to its reporter's ``lost_in_spool``.
+        self.report_lost: Callable[[List[Event], int], None] = lambda events, count: None
         self._maybe_rows = True  # rows may be there from an earlier run or another process
         self.due = 0.0  # look at once
 
@@ -114,9 +117,7 @@ class SpoolKeeper:
             else:
                 refused = [item for i, item in enumerate(fresh) if i in refused_at]
                 fresh = [item for i, item in enumerate(fresh) if i not in refused_at]
-                evicted = lost - len(refused_at)
-                if evicted > 0:  # older spooled events evicted to make room
-                    self._counters.drop("spool_full", evicted)
+                self._report_evicted(lost - len(refused_at))
         # Events written ahead (spoolMode="always") count as spooled now; rows taken back from
         # the spool were counted when they first went in.
         written_ahead = [item for item in backed if not item.from_spool]
@@ -171,8 +172,23 @@ class SpoolKeeper:
             data = encode_event(complete_annotation(event))
         except InvalidEventError:  # the worker reports it, with the field, when it encodes it
             return None
-        ids, _evicted = self.spool.write_ahead([data])
+        ids, evicted = self.spool.write_ahead([data])
+        self._report_evicted(evicted)  # older spooled events made room: they are lost
         return ids[0] if ids else None
+
+    def _report_evicted(self, count: int) -> None:
+        """Older spooled events were evicted to respect the bounds: count and report them."""
+        if count <= 0:
+            return
+        events: List[Event] = []
+        for data in self.spool.pop_evicted():
+            try:
+                parsed = json.loads(data)
+            except ValueError:
+                continue
+            if isinstance(parsed, dict):
+                events.append(Event(parsed))
+        self.report_lost(events, count)
 
     def discard(self, row_id: int | None) -> None:
         """Delete a row written ahead for an event that was not accepted after all."""

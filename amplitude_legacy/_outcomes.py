@@ -90,6 +90,16 @@ class Reporter:
         self._on_drop([complete_annotation(item.event) for item in items], reason, response)
         EventFuture.resolve_all(_futures(items), response)
 
+    def lost_in_spool(self, events: List[Event], count: int) -> None:
+        """``count`` spooled events (``events``, when still readable) were evicted to make
+        room: counted as ``spool_full``, logged once per burst, passed to ``onDrop``."""
+        reason = DropReason.SPOOL_FULL
+        response = Response(Status.FAILED, 0, None, reason, "evicted from the full spool")
+        self.counters.drop(reason, count)
+        self._drop_log.record(reason, count, "the oldest spooled events made room for new ones")
+        if events:
+            self._on_drop(events, reason, response)
+
     def unknown(self, items: Sequence[Item], detail: str) -> None:
         """Their request was on the wire when shutdown's time ran out: maybe delivered.
 

@@ -90,6 +90,8 @@ class Worker:
             )
             self.keeper = SpoolKeeper(spool, counters)
         self.reporter = Reporter(counters, drop_log, on_drop, self.keeper)
+        if isinstance(self.keeper, SpoolKeeper):
+            self.keeper.report_lost = self.reporter.lost_in_spool
         self.ledger = Ledger(
             self.reporter,
             max_cached=options.max_cached_events,

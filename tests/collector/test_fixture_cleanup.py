@@ -8,7 +8,7 @@ import textwrap
 import time
 from pathlib import Path
 
-LEAKY_TESTS = '''
+LEAKY_TESTS = """
 import time
 import amplitude_legacy as Amplitude
 
@@ -27,7 +27,7 @@ def test_the_next_init_does_not_wait(amplitude_collector):
     client = Amplitude.init("KEY", server_url=amplitude_collector.http_api_url)
     assert time.monotonic() - started < 1.0
     client.shutdown(1)
-'''
+"""
 
 
 def test_a_leaked_client_stalls_neither_the_next_test_nor_the_exit(tmp_path: Path) -> None:
