@@ -56,6 +56,7 @@ log = logging.getLogger("amplitude_legacy")
 DEFAULT_INSTANCE = "$default_instance"
 
 _now = time.time
+_dict_get = dict.get  # Event defines __getattr__, which makes ev.get a slow lookup
 OptionsArg = Union[Options, Mapping[str, Any], None]
 
 
@@ -128,8 +129,9 @@ class NodeClient(PluginApiMixin):
         self._write_ahead = self._options.spool_path is not None and (
             self._options.spool_mode == "always"
         )
+        self._running = False  # the worker starts with the first event (or the spool)
         if self._options.spool_path is not None:
-            self._worker.start()  # send what an earlier run left in the spool, now
+            self._start()  # send what an earlier run left in the spool, now
         ref = weakref.ref(self)
         _lifecycle.track(self)  # the exit flush and the fork reset (one hook for all clients)
         self._signals: SignalFlusher | None = None
@@ -254,19 +256,20 @@ class NodeClient(PluginApiMixin):
                 Status.INVALID,
                 f"Invalid event: expected a dict, got {type(event).__name__}",
             )
+        get = _dict_get
         if self._before or self._middleware or self._destinations or self._write_ahead:
             # Something may look at the event before it is encoded: annotate it fully now.
             ev["library"] = LIBRARY
-            if ev.get("insert_id") is None:
+            if get(ev, "insert_id") is None:
                 ev["insert_id"] = new_insert_id()
         elif "library" in ev:
             ev["library"] = LIBRARY  # the caller's own value never goes out (legacy)
         # else: the worker adds insert_id and library right before encoding (complete_annotation)
         if self._plan is not None:
-            ev["plan"] = {**self._plan, **(ev.get("plan") or {})}
+            ev["plan"] = {**self._plan, **(get(ev, "plan") or {})}
         if self._ingestion is not None:
-            ev["ingestion_metadata"] = {**self._ingestion, **(ev.get("ingestion_metadata") or {})}
-        if ev.get("time") is None:
+            ev["ingestion_metadata"] = {**self._ingestion, **(get(ev, "ingestion_metadata") or {})}
+        if get(ev, "time") is None:
             ev["time"] = int(_now() * 1000)
         if self._before:
             before = self._run_before(ev)
@@ -330,13 +333,12 @@ class NodeClient(PluginApiMixin):
                     self._plugin_failed(plugin, method)
 
     def _enqueue(self, event: Event) -> EventFuture:
-        worker = self._worker
-        if not worker.started:
+        if not self._running:
             self._start()
         future = EventFuture()
-        spool_id = worker.keeper.write_ahead(event) if self._write_ahead else None
+        spool_id = self._worker.keeper.write_ahead(event) if self._write_ahead else None
         if not self._ledger.append(event, future, spool_id):
-            worker.keeper.discard(spool_id)
+            self._worker.keeper.discard(spool_id)
             return self._reject(
                 event,
                 DropReason.QUEUE_FULL,
@@ -350,6 +352,7 @@ class NodeClient(PluginApiMixin):
             if os.getpid() != self._pid:  # backstop for platforms without register_at_fork
                 self._reinit_after_fork()
             self._worker.start()
+            self._running = self._worker.started
 
     def _after_shutdown(self, event: object) -> EventFuture:
         """An event logged after ``shutdown``: skipped, counted, and a warning the first time."""
@@ -611,6 +614,7 @@ class NodeClient(PluginApiMixin):
         self._pid = os.getpid()
         self._counters.reset()
         self._drop_log.reset()
+        self._running = False
         self._worker.after_fork_in_child(transport_for(self._options))
         self._ledger = self._worker.ledger
 

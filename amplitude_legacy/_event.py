@@ -131,6 +131,11 @@ def coerce_event(obj: object) -> Event | None:
     return None
 
 
+#: dict's own methods: looking a method up on an ``Event`` misses 3.11's attribute cache (the
+#: class defines ``__getattr__``), ~0.1 µs a time on the hot paths.
+_DICT_GET = dict.get
+_DICT_ITEMS = dict.items
+
 _SCALARS = frozenset((str, int, bool, type(None)))
 _MAX_DEPTH = 40  # the API's nesting limit for properties
 
@@ -268,7 +273,7 @@ def find_problem(event: Event, min_id_length: int | None = None) -> Tuple[str, s
 
 
 def _first_problem(event: Event, min_id_length: int | None) -> Tuple[str, str] | None:
-    get = event.get
+    get = _DICT_GET.__get__(event)  # Event defines __getattr__: its method lookups are slow
     if type(get("event_type")) is not str:
         return "event_type", "Invalid event: expected string for event_type field"
     user_id = get("user_id")
@@ -291,7 +296,7 @@ def _first_problem(event: Event, min_id_length: int | None) -> Tuple[str, str] |
         if device_id is not None and (len(device_id) < min_id_length or device_id in BLOCKED_IDS):
             return _id_problem("device_id", device_id, min_id_length)
     scalars, types = _SCALARS, FIELD_TYPES
-    for key, value in event.items():
+    for key, value in _DICT_ITEMS(event):
         if type(key) is not str:
             return _show(key), f"Invalid event: field names must be strings, got {_show(key)}"
         kind = type(value)
@@ -361,7 +366,7 @@ def complete_annotation(event: Event) -> Event:
     (about 200 bytes less per queued event) and save ~1 µs on the caller's thread. The worker
     adds them right before encoding, so the wire, retries and ``onDrop`` see them as before.
     """
-    if event.get("insert_id") is None:
+    if _DICT_GET(event, "insert_id") is None:
         event["insert_id"] = new_insert_id()
     if "library" not in event:
         event["library"] = LIBRARY
