@@ -33,8 +33,11 @@ from __future__ import annotations
 import heapq
 import threading
 import time
+from bisect import bisect_right
 from collections import deque
 from enum import Enum
+from itertools import accumulate
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, List, Protocol, Sequence, Tuple
 
 from amplitude_legacy._scheduler import Step, View, next_step
@@ -48,6 +51,8 @@ if TYPE_CHECKING:
 __all__ = ["Batch", "FlushRequest", "Item", "Ledger", "Outcomes", "State"]
 
 _INF = float("inf")
+_DATA = attrgetter("data")
+_PLUS_ONE = (1).__add__
 #: The longest single wait; every deadline is re-checked after it (and huge timeouts overflow).
 MAX_WAIT = 3600.0
 
@@ -185,7 +190,7 @@ class Ledger:
         self.closing = False  # shutdown asked the worker to stop
         self.deadline = _INF  # shutdown's deadline: no request starts after it
         self._taken = 0  # events taken from the intake or the spool so far: the next seq
-        self._staged: Deque[Item] = deque()  # BATCHED, not yet cut into a batch
+        self._staged: List[Item] = []  # BATCHED, not yet cut into a batch (by seq)
         self._ready: Deque[Batch] = deque()  # BATCHED, waiting for a request slot
         self._wire: List[Batch] = []  # ON_WIRE, no answer yet
         self._answered: Deque[Tuple[Batch, Any]] = deque()  # ON_WIRE, answer not applied
@@ -252,7 +257,7 @@ class Ledger:
         with self.cond:
             request = FlushRequest(self._taken + len(self.intake))
             if self._held:
-                self._staged.extendleft(reversed(self._held))
+                self._staged[:0] = self._held
                 self._held = []
             if self._low() >= request.target:
                 return None
@@ -343,7 +348,7 @@ class Ledger:
         with self.cond:
             self._spool_turn = False
             if self._held:
-                self._staged.extendleft(reversed(self._held))
+                self._staged[:0] = self._held
                 self._held = []
             taken = self._take_intake(max(0, max_events - len(self._staged)))
             self._staged.extend(taken)
@@ -372,19 +377,16 @@ class Ledger:
         with self.cond:
             if bad:
                 gone = {id(item) for _, items, _, _, _ in bad for item in items}
-                self._staged = deque(i for i in self._staged if id(i) not in gone)
+                self._staged = [i for i in self._staged if id(i) not in gone]
                 self._resolving += len(gone)
-            batch: List[Item] = []
-            size = overhead
             staged = self._staged
-            while staged and len(batch) < max_events:
-                grown = len(staged[0].data) + 1
-                if size + grown > max_bytes:
-                    break
-                batch.append(staged.popleft())
-                size += grown
-            if batch:
-                self._ready.append(Batch(batch))
+            # Running body size of the first k events (each with its comma), all in C: the
+            # batch is the longest front that fits.
+            sizes = accumulate(map(_PLUS_ONE, map(len, map(_DATA, staged[:max_events]))))
+            count = bisect_right(list(sizes), max_bytes - overhead)
+            if count:
+                self._ready.append(Batch(staged[:count]))
+                del staged[:count]
         self._report(bad)
 
     def staged(self) -> List[Item]:
@@ -580,7 +582,7 @@ class Ledger:
         """Drop ``items`` from wherever they are (the worker's last resort: never lose one)."""
         gone = {id(item) for item in items}
         with self.cond:
-            self._staged = deque(i for i in self._staged if id(i) not in gone)
+            self._staged = [i for i in self._staged if id(i) not in gone]
             self._held = [i for i in self._held if id(i) not in gone]
             answered = [batch for batch, _ in self._answered]
             for batch in [*self._ready, *self._wire, *self._waiting, *answered]:
