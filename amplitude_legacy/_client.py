@@ -16,7 +16,7 @@ import weakref
 from typing import TYPE_CHECKING, Any, Dict, Mapping, Sequence, Tuple, Union, overload
 
 from amplitude_legacy import _lifecycle
-from amplitude_legacy._context import _VALUES as _CONTEXT
+from amplitude_legacy._context import merged_extra
 from amplitude_legacy._delivery import transport_for
 from amplitude_legacy._encoding import encode_event
 from amplitude_legacy._errors import AmplitudeError, InvalidEventError, OptionsError
@@ -243,9 +243,6 @@ class NodeClient(PluginApiMixin):
         if self._opt_out:
             self._counters.drop(DropReason.OPT_OUT, 1)
             return resolved(SKIPPED_RESPONSE)
-        context = _CONTEXT.get()
-        if context is not None:  # Amplitude.context(...): its values under the caller's extra
-            extra = {**context, **extra} if extra else dict(context)
         if self._closed:
             return self._after_shutdown(event)
         ev = Event(event) if type(event) is dict or isinstance(event, Mapping) else None
@@ -279,6 +276,9 @@ class NodeClient(PluginApiMixin):
                 )
             ev = before
         if self._middleware:
+            # Amplitude.context(...): its values under the caller's extra (only middleware
+            # reads extra, so nothing is merged without it)
+            extra = merged_extra(extra)
             try:
                 final = run_chain(self._middleware, ev, extra)
             except Exception as exc:
@@ -349,10 +349,14 @@ class NodeClient(PluginApiMixin):
 
     def _start(self) -> None:
         with self._lock:
-            if os.getpid() != self._pid:  # backstop for platforms without register_at_fork
-                self._reinit_after_fork()
-            self._worker.start()
-            self._running = self._worker.started
+            if os.getpid() != self._pid:  # backstop for forks that ran no fork hook
+                self._reinit_after_fork(late=True)
+            if self._running:
+                return
+            # Set before the start, outside the lock: under gevent, Thread.start() switches
+            # greenlets, and the next one must append, not wait on this (unpatched) lock.
+            self._running = True
+        self._worker.start()
 
     def _after_shutdown(self, event: object) -> EventFuture:
         """An event logged after ``shutdown``: skipped, counted, and a warning the first time."""
@@ -520,6 +524,7 @@ class NodeClient(PluginApiMixin):
             >>> result.pending == 0 or result.timed_out
             True
         """
+        self._check_fork()
         if self._plugins:
             self._call_plugins("flush")
         if not self._routes:
@@ -561,6 +566,7 @@ class NodeClient(PluginApiMixin):
             >>> client.shutdown(timeout=10)
         """
         deadline = deadline_after(timeout)
+        self._check_fork()
         with self._lock:
             if self._closed:
                 return FlushResult()
@@ -605,9 +611,10 @@ class NodeClient(PluginApiMixin):
                 bound,
             )
 
-    def _reinit_after_fork(self) -> None:
+    def _reinit_after_fork(self, *, late: bool = False) -> None:
         """In a forked child: fresh lock, counters, worker and pool; the parent's events stay
-        the parent's."""
+        the parent's. ``late``: the fork ran no Python fork hook (a C-level fork, as some
+        servers do): what was logged in the child is kept."""
         if self._closed:
             return
         self._lock = threading.Lock()
@@ -615,8 +622,17 @@ class NodeClient(PluginApiMixin):
         self._counters.reset()
         self._drop_log.reset()
         self._running = False
-        self._worker.after_fork_in_child(transport_for(self._options))
+        new_insert_id.check_fork()
+        self._worker.after_fork_in_child(transport_for(self._options), late=late)
         self._ledger = self._worker.ledger
+
+    def _check_fork(self) -> None:
+        """A backstop for forks that ran no Python fork hook: checked where it is cheap to
+        (flush, shutdown, exit; a pid check per event would cost a system call)."""
+        if os.getpid() != self._pid:
+            self._reinit_after_fork(late=True)
+            if self._ledger.intake:
+                self._start()  # what the child logged goes out now
 
     # snake_case aliases
     get_options = getOptions

@@ -348,6 +348,12 @@ class InsertIdGenerator:
     def _reset(self) -> None:
         self._format = str(uuid.uuid4())[:24] + "%012x"
         self._counter = itertools.count()
+        self._pid = os.getpid()
+
+    def check_fork(self) -> None:
+        """A new prefix if this is a child forked without Python's fork hooks (a C fork)."""
+        if self._pid != os.getpid():
+            self._reset()
 
     def __call__(self) -> str:
         """Return the next id."""

@@ -177,11 +177,17 @@ class Ledger:
         self.clock = clock
         self.reset()
 
-    def reset(self) -> None:
-        """Fresh state: at start, and in a forked child (the parent keeps its own events)."""
+    def reset(self, keep_intake: bool = False) -> None:
+        """Fresh state: at start, and in a forked child (the parent keeps its own events).
+
+        ``keep_intake``: a fork noticed late (a C-level fork ran no fork hook), so the intake
+        also holds what the child logged since; it is kept (what the parent had queued is
+        sent twice, and Amplitude deduplicates it by ``insert_id``).
+        """
         self.cond = threading.Condition(threading.Lock())
+        kept = getattr(self, "intake", None) if keep_intake else None
         # (event, future, spool row id or None): what callers append
-        self.intake: Deque[Tuple[Event, EventFuture, int | None]] = deque()
+        self.intake: Deque[Tuple[Event, EventFuture, int | None]] = deque(kept or ())
         # Caller hints, read without the lock on purpose (the hand-off rule above).
         self.wake_on_next = True
         self.full_signalled = False

@@ -75,7 +75,7 @@ def _at_exit() -> None:
     longest bound, not their sum); at Python 3.12+ interpreter exit they cannot, and it is one
     after another.
     """
-    clients = [client for client in live_clients() if client._pid == os.getpid()]
+    clients = live_clients()  # a child forked without fork hooks shuts down its own (late)
     if len(clients) == 1:  # the usual case: no thread needed
         clients[0]._shutdown_at_exit()
         return

@@ -188,9 +188,13 @@ class Worker:
         self._drop_log.flush()
         return result
 
-    def after_fork_in_child(self, transport: Transport) -> None:
-        """Forget the parent's threads, lock and events; use a transport of our own."""
-        self.ledger.reset()
+    def after_fork_in_child(self, transport: Transport, *, late: bool = False) -> None:
+        """Forget the parent's threads, lock and events; use a transport of our own.
+
+        ``late``: noticed after the child logged (a fork that ran no Python fork hook): what
+        the intake holds is kept.
+        """
+        self.ledger.reset(keep_intake=late)
         self.delivery.transport = transport
         self._reset_threads()
 
