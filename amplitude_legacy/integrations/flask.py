@@ -1,0 +1,212 @@
+"""Flask: an extension that gives every request its Amplitude context, from ``app.config``.
+
+::
+
+    from amplitude_legacy.integrations.flask import FlaskAmplitude
+
+    amplitude = FlaskAmplitude()
+
+    def create_app():
+        app = Flask(__name__)
+        app.config["AMPLITUDE_API_KEY"] = os.environ["AMPLITUDE_API_KEY"]
+        app.config["AMPLITUDE_REQUEST_EVENT"] = "Request Handled"
+        amplitude.init_app(app)
+        return app
+
+Every ``logEvent``/``identify`` made while a request is served gets ``method``, ``path``,
+``route`` and ``request_id`` (from ``X-Request-Id``, when there is one) in ``extra``. Requests
+are never flushed one by one: the client sends in the background. Nothing the extension does
+can raise into a request: failures are logged and counted (``FlaskAmplitude.errors``). Needs
+``pip install "amplitude_legacy[flask]"``.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any, Dict, Mapping
+
+from amplitude_legacy._client import NodeClient
+from amplitude_legacy.integrations._common import (
+    DEFAULT_DEVICE_ID_HEADER,
+    DEFAULT_REQUEST_ID_HEADER,
+    DEFAULT_SKIP_PATHS,
+    ClientSource,
+    ProcessClient,
+    RequestTracker,
+    event_name,
+    header_key,
+    missing_framework,
+    path_set,
+)
+
+try:
+    from flask import Flask, Request, current_app, g, request
+    from flask.wrappers import Response
+except ImportError as exc:  # pragma: no cover - exercised in a subprocess without Flask
+    raise missing_framework("flask", "Flask", "flask") from exc
+
+__all__ = ["CONFIG_DEFAULTS", "EXTENSION_KEY", "FlaskAmplitude", "flask_login_user_id"]
+
+#: The ``app.extensions`` key the per-app state is stored under.
+EXTENSION_KEY = "amplitude_legacy"
+
+#: The ``app.config`` keys the extension reads, with their defaults.
+CONFIG_DEFAULTS: Mapping[str, Any] = {
+    "AMPLITUDE_API_KEY": None,
+    "AMPLITUDE_OPTIONS": None,
+    "AMPLITUDE_REQUEST_EVENT": False,
+    "AMPLITUDE_SKIP_PATHS": DEFAULT_SKIP_PATHS,
+    "AMPLITUDE_REQUEST_ID_HEADER": DEFAULT_REQUEST_ID_HEADER,
+    "AMPLITUDE_DEVICE_ID_HEADER": DEFAULT_DEVICE_ID_HEADER,
+    "AMPLITUDE_USER_ID": None,
+}
+
+_G_KEY = "_amplitude_legacy"
+
+
+def flask_login_user_id(request: Request) -> str | None:
+    """The default ``AMPLITUDE_USER_ID``: Flask-Login's ``current_user``, when it is in use.
+
+    Args:
+        request: the current request (unused: Flask-Login reads its own context).
+
+    Returns:
+        ``current_user.get_id()`` when Flask-Login is imported and the user is
+        authenticated, else ``None``. Flask-Login is never imported by this function.
+    """
+    flask_login = sys.modules.get("flask_login")
+    if flask_login is None:
+        return None
+    user = flask_login.current_user
+    if not user or not user.is_authenticated:
+        return None
+    user_id = user.get_id()
+    return None if user_id is None else str(user_id)
+
+
+class _AppState(RequestTracker):
+    """One app's settings and hooks."""
+
+    def __init__(self, app: Flask, client: ClientSource | None) -> None:
+        config = {key: app.config.get(key, default) for key, default in CONFIG_DEFAULTS.items()}
+        user_id = config["AMPLITUDE_USER_ID"]
+        if user_id is not None and not callable(user_id):
+            raise ValueError(f"AMPLITUDE_USER_ID must be a callable, got {type(user_id).__name__}")
+        clients = ProcessClient.of(
+            client,
+            config["AMPLITUDE_API_KEY"] if client is None else None,
+            config["AMPLITUDE_OPTIONS"],
+            "FlaskAmplitude: app.config['AMPLITUDE_API_KEY'] or client=",
+        )
+        super().__init__(
+            "Flask",
+            clients,
+            request_event=event_name(config["AMPLITUDE_REQUEST_EVENT"], "AMPLITUDE_REQUEST_EVENT"),
+            skip_paths=path_set(config["AMPLITUDE_SKIP_PATHS"], "AMPLITUDE_SKIP_PATHS"),
+            user_id=user_id or flask_login_user_id,
+        )
+        self.request_id_key = header_key(config["AMPLITUDE_REQUEST_ID_HEADER"])
+        self.device_id_key = header_key(config["AMPLITUDE_DEVICE_ID_HEADER"])
+        clients.get()  # build the client with the app, not on the first request
+
+    def before(self) -> None:
+        if request.path in self.skip_paths:
+            return
+        environ = request.environ
+        rule = request.url_rule
+        values: Dict[str, Any] = {"method": request.method, "path": request.path}
+        if rule is not None:
+            values["route"] = rule.rule
+        if self.request_id_key is not None:
+            request_id = environ.get(self.request_id_key)
+            if request_id:
+                values["request_id"] = request_id
+        setattr(g, _G_KEY, (self.enter(values), time.perf_counter(), values))
+
+    def after(self, response: Response) -> Response:
+        if self.request_event is None:
+            return response
+        entered = g.get(_G_KEY)
+        if entered is None:
+            return response
+        try:
+            _context, started, values = entered
+            properties = {
+                **values,
+                "status": response.status_code,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+            }
+            device_id = request.environ.get(self.device_id_key) if self.device_id_key else None
+        except Exception:
+            self.failed("describe the request")
+            return response
+        self.log_request(self.find_user_id(request), device_id, properties)
+        return response
+
+    def teardown(self, _exc: BaseException | None) -> None:
+        entered = g.pop(_G_KEY, None)
+        if entered is not None:
+            self.leave(entered[0])
+
+
+class FlaskAmplitude:
+    """The Flask extension: request context and, optionally, a request event per request.
+
+    Configure it with ``app.config`` (``CONFIG_DEFAULTS`` lists the keys), or give it a ready
+    client. One extension object may serve several apps (``init_app`` each).
+
+    Args:
+        app: the app to set up now (or call ``init_app`` later).
+        client: a ready ``NodeClient`` (or a function returning one, called once per
+            process) instead of building one from ``AMPLITUDE_API_KEY``/``AMPLITUDE_OPTIONS``.
+            A built client is independent of ``Amplitude.init``'s default instance.
+
+    Raises:
+        ValueError: ``init_app`` found neither an API key nor a client, or a bad setting.
+
+    Examples:
+        >>> amplitude = FlaskAmplitude(app)
+        >>> amplitude.client.logEvent({"event_type": "Signed Up", "user_id": "user-123"})
+    """
+
+    def __init__(self, app: Flask | None = None, *, client: ClientSource | None = None) -> None:
+        self._client = client
+        self._app = app
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask) -> None:
+        """Read ``app.config``, build the client (once per process) and register the hooks.
+
+        Args:
+            app: the Flask app.
+
+        Raises:
+            ValueError: no API key and no client, or a bad ``AMPLITUDE_*`` setting.
+        """
+        state = _AppState(app, self._client)
+        app.extensions[EXTENSION_KEY] = state
+        app.before_request(state.before)
+        app.after_request(state.after)
+        app.teardown_request(state.teardown)
+
+    def _state(self) -> _AppState:
+        app = self._app if self._app is not None else current_app
+        state: _AppState = app.extensions[EXTENSION_KEY]
+        return state
+
+    @property
+    def client(self) -> NodeClient:
+        """The client of the app (the current app when the extension serves several)."""
+        return self._state().clients.get()
+
+    @property
+    def errors(self) -> int:
+        """Failures caught (logged, never raised into a request) for the app."""
+        return self._state().errors
+
+    @property
+    def anonymous(self) -> int:
+        """Request events not logged because the request had no user id and no device id."""
+        return self._state().anonymous
