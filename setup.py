@@ -15,8 +15,11 @@ VERSION = re.search(
 setup(
     name="amplitude_legacy",
     version=VERSION,
-    description="The legacy Amplitude Node SDK (@amplitude/node) model for Python backends, with a road to the plugin API.",
-    long_description=(HERE / "README.md").read_text(encoding="utf-8") if (HERE / "README.md").exists() else "",
+    description=(
+        "The legacy Amplitude Node SDK (@amplitude/node) model for Python backends, "
+        "with a road to the plugin API."
+    ),
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     license="MIT",
     python_requires=">=3.9",

@@ -11,6 +11,7 @@ The public surface is ``__all__``; everything in ``_``-prefixed modules is priva
 """
 
 from amplitude_legacy._client import LIBRARY, NodeClient, create_instance, get_instance, init
+from amplitude_legacy._context import context, current_context
 from amplitude_legacy._errors import (
     AmplitudeError,
     ClientClosedError,
@@ -93,8 +94,10 @@ __all__ = [
     "Urllib3Transport",
     "__version__",
     "classify",
+    "context",
     "createInstance",
     "create_instance",
+    "current_context",
     "flushing",
     "getInstance",
     "get_instance",

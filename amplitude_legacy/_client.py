@@ -17,6 +17,7 @@ import time
 import weakref
 from typing import Any, Dict, Mapping, Sequence, Tuple, Union, overload
 
+from amplitude_legacy._context import _VALUES as _CONTEXT
 from amplitude_legacy._errors import AmplitudeError, OptionsError
 from amplitude_legacy._event import (
     LIBRARY,
@@ -27,11 +28,12 @@ from amplitude_legacy._event import (
 )
 from amplitude_legacy._future import EventFuture, resolved
 from amplitude_legacy._identify import Identify, legacy_identify_event
-from amplitude_legacy._middleware import Middleware, run_middleware
+from amplitude_legacy._middleware import Middleware, Stop, run_chain
 from amplitude_legacy._options import LogLevel, Options, resolve_options
 from amplitude_legacy._plugin_api import EventOptionsLike, PluginApiMixin, ResultFuture
 from amplitude_legacy._response import SKIPPED_RESPONSE, Response, Status
 from amplitude_legacy._retry import DropReason
+from amplitude_legacy._signals import SignalFlusher, parse_signals
 from amplitude_legacy._stats import ClientStats, Counters, DropLog, FlushResult
 from amplitude_legacy._transport import (
     LegacyTransportAdapter,
@@ -115,12 +117,15 @@ class NodeClient(PluginApiMixin):
         _configure_logging(self._options)
         self._api_key = api_key
         self._middleware: Tuple[Middleware, ...] = ()
+        self._routes: Dict[str, Any] = {}  # destinations of routing middleware, by name
         # Plugin API (amplitude_legacy.plugins): enrichment plugins live in ``_middleware``
         # (wrapped), so they interleave with legacy middleware in registration order.
         self._before: Tuple[Any, ...] = ()
         self._destinations: Tuple[Any, ...] = ()
         self._plugins: Dict[str, Any] = {}
         self._opt_out = self._options.opt_out
+        # disabled / dryRun: events stop after validation (read on every call: keep local)
+        self._not_sending = self._options.disabled or self._options.dry_run
         self._max_queue = self._options.max_queue_size  # read on every call: keep them local
         self._max_cached = self._options.max_cached_events
         self._closed = False
@@ -148,6 +153,17 @@ class NodeClient(PluginApiMixin):
         atexit.register(_shutdown_at_exit, ref)
         if hasattr(os, "register_at_fork"):
             os.register_at_fork(after_in_child=lambda: _after_fork(ref))
+        self._signals: SignalFlusher | None = None
+        if self._options.flush_on_signals:
+            self._signals = SignalFlusher(
+                lambda bound: _shutdown_if_alive(ref, bound), self._options.exit_flush_timeout
+            )
+            self._signals.install(parse_signals(self._options.flush_on_signals))
+
+    @property
+    def closed(self) -> bool:
+        """Whether ``shutdown`` was called; events logged afterwards resolve ``skipped``."""
+        return self._closed
 
     def __repr__(self) -> str:  # the API key stays out of reprs, logs and errors
         return f"<NodeClient server_url={self._options.server_url!r} closed={self._closed}>"
@@ -195,8 +211,13 @@ class NodeClient(PluginApiMixin):
         Returns:
             The client, so ``addEventMiddleware(a).addEventMiddleware(b)`` chains.
 
+        A middleware carrying a ``destinations`` attribute (``amplitude_legacy.middleware.route``
+        does) registers them: ``flush`` and ``shutdown`` include them and ``stats()`` reports
+        each by name.
+
         Raises:
             TypeError: ``middleware`` is not callable.
+            ValueError: it carries a destination whose name is already registered here.
 
         Examples:
             >>> def drop_health_checks(payload, next):
@@ -206,7 +227,16 @@ class NodeClient(PluginApiMixin):
         """
         if not callable(middleware):
             raise TypeError(f"middleware must be callable, got {type(middleware).__name__}")
+        destinations = tuple(getattr(middleware, "destinations", None) or ())
         with self._lock:  # the chain is an immutable tuple: readers never see a half change
+            names = [str(getattr(d, "name", "")) for d in destinations]
+            taken = [n for n in names if n in self._routes or names.count(n) > 1]
+            if taken:
+                raise ValueError(
+                    f"a destination named {taken[0]!r} is already registered on this client: "
+                    "give each destination its own name=..."
+                )
+            self._routes.update(zip(names, destinations))
             self._middleware = (*self._middleware, middleware)
         return self
 
@@ -232,6 +262,9 @@ class NodeClient(PluginApiMixin):
         if self._opt_out:
             self._counters.drop(DropReason.OPT_OUT, 1)
             return resolved(SKIPPED_RESPONSE)
+        context = _CONTEXT.get()
+        if context is not None:  # Amplitude.context(...): its values under the caller's extra
+            extra = {**context, **extra} if extra else dict(context)
         if self._closed:
             return self._reject(
                 event, DropReason.CLIENT_CLOSED, Status.SKIPPED, "client is shut down"
@@ -267,20 +300,17 @@ class NodeClient(PluginApiMixin):
             ev = before
         if self._middleware:
             try:
-                final = run_middleware(self._middleware, ev, extra)
+                final = run_chain(self._middleware, ev, extra)
             except Exception as exc:
                 return self._middleware_failed(ev, exc)
-            if final is None:
-                return self._reject(
-                    ev,
-                    DropReason.MIDDLEWARE_STOPPED,
-                    Status.SKIPPED,
-                    "Middleware chain skipped logEvent action.",
-                )
+            if isinstance(final, Stop):
+                return self._reject(ev, final.reason, Status.SKIPPED, final.detail or final.reason)
             ev = final
         problem = find_problem(ev)
         if problem is not None:
             return self._reject(ev, DropReason.INVALID, Status.INVALID, problem[1])
+        if self._not_sending:
+            return self._not_sent(ev)
         future = self._enqueue(ev)
         if self._destinations:
             self._run_destinations(ev)
@@ -367,13 +397,23 @@ class NodeClient(PluginApiMixin):
                 self._reinit_after_fork()
             self._worker.start()
 
+    def _not_sent(self, event: Event) -> EventFuture:
+        """``disabled`` / ``dryRun``: the event went through everything but is not sent."""
+        if self._options.dry_run:
+            _log_dry_run(event)
+            reason = DropReason.DRY_RUN
+        else:
+            reason = DropReason.DISABLED
+        self._counters.drop(reason, 1)
+        return resolved(Response(Status.SKIPPED, 0, None, reason, f"not sent ({reason})"))
+
     def _reject(self, event: object, reason: str, status: Status, message: str) -> EventFuture:
         """Resolve an event that never reaches the worker, counted under ``reason``."""
         response = Response(status, 0, None, reason, message)
         self._counters.drop(reason, 1)
-        if reason not in (DropReason.MIDDLEWARE_STOPPED, DropReason.CLIENT_CLOSED):
+        if status is not Status.SKIPPED:
             self._caller_drop_log.record(reason, 1, message)
-        else:
+        else:  # stopped on purpose (middleware, a closed client): not a loss to warn about
             log.debug("amplitude_legacy: %s", message)
         events = [complete_annotation(event)] if isinstance(event, Event) else []
         self._notify_drop(events, reason, response)
@@ -515,7 +555,11 @@ class NodeClient(PluginApiMixin):
         """
         if self._plugins:
             self._call_plugins("flush")
-        return self._worker.flush(timeout)
+        if not self._routes:
+            return self._worker.flush(timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        result = self._worker.flush(timeout)
+        return _combined(result, self._routes.values(), "flush", deadline)
 
     async def flush_async(self, timeout: float | None = None) -> FlushResult:
         """``flush`` for asyncio code: awaits without blocking the event loop.
@@ -551,7 +595,12 @@ class NodeClient(PluginApiMixin):
             if self._closed:
                 return FlushResult()
             self._closed = True
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if self._signals is not None:
+            self._signals.uninstall()
         result = self._worker.shutdown(timeout)
+        if self._routes:
+            result = _combined(result, self._routes.values(), "shutdown", deadline)
         if self._plugins:
             self._call_plugins("teardown")
         return result
@@ -567,7 +616,8 @@ class NodeClient(PluginApiMixin):
             >>> client.stats().dropped.get("invalid", 0)
             0
         """
-        return self._counters.snapshot(self._worker.outstanding())
+        destinations = {name: _guarded_stats(d) for name, d in self._routes.items()}
+        return self._counters.snapshot(self._worker.outstanding(), destinations)
 
     # ------------------------------------------------------------------ fork
 
@@ -588,6 +638,58 @@ class NodeClient(PluginApiMixin):
     log_event = logEvent
     group_identify = groupIdentify
     flushAsync = flush_async
+
+
+def _combined(
+    result: FlushResult, destinations: Any, method: str, deadline: float | None
+) -> FlushResult:
+    """``result`` plus the ``flush``/``shutdown`` of each destination, within one deadline."""
+    sent, dropped, pending, timed_out = (
+        result.sent,
+        result.dropped,
+        result.pending,
+        result.timed_out,
+    )
+    for destination in list(destinations):
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        try:
+            part = getattr(destination, method)(left)
+        except Exception:
+            log.exception("amplitude_legacy: destination %r raised in %s", destination, method)
+            continue
+        sent, dropped = sent + part.sent, dropped + part.dropped
+        pending, timed_out = pending + part.pending, timed_out or part.timed_out
+    return FlushResult(sent, dropped, pending, timed_out)
+
+
+def _guarded_stats(destination: Any) -> ClientStats:
+    try:
+        return destination.stats()  # type: ignore[no-any-return]
+    except Exception:
+        log.exception("amplitude_legacy: destination %r raised in stats", destination)
+        return ClientStats()
+
+
+_dry_run_log = logging.getLogger("amplitude_legacy.dry_run")
+
+
+def _log_dry_run(event: Event) -> None:
+    """Log ``event`` as it would be sent; to stderr when logging is not configured."""
+    if not _dry_run_log.hasHandlers():
+        _dry_run_log.addHandler(logging.StreamHandler())
+    if _dry_run_log.level == logging.NOTSET:
+        _dry_run_log.setLevel(logging.INFO)
+    try:
+        text = encode_json(complete_annotation(event)).decode()
+    except Exception as exc:  # validation passed, so only a value changed since could fail
+        text = f"<not encodable: {exc}>"
+    _dry_run_log.info("amplitude_legacy dry run: %s", text)
+
+
+def _shutdown_if_alive(ref: weakref.ReferenceType[NodeClient], bound: float) -> None:
+    client = ref()
+    if client is not None:
+        client.shutdown(bound)
 
 
 def _after_fork(ref: weakref.ReferenceType[NodeClient]) -> None:

@@ -13,7 +13,15 @@ from typing import Any, Callable, Mapping, Sequence, Union
 
 from amplitude_legacy._event import Event
 
-__all__ = ["Middleware", "MiddlewareNext", "MiddlewarePayload", "run_middleware"]
+__all__ = [
+    "MIDDLEWARE_STOPPED",
+    "Middleware",
+    "MiddlewareNext",
+    "MiddlewarePayload",
+    "Stop",
+    "run_chain",
+    "run_middleware",
+]
 
 
 class MiddlewarePayload:
@@ -30,11 +38,39 @@ class MiddlewarePayload:
         ...     next(payload)
     """
 
-    __slots__ = ("event", "extra")
+    __slots__ = ("_stop", "event", "extra")
 
     def __init__(self, event: Event, extra: dict[str, Any] | None = None) -> None:
         self.event = event
         self.extra = extra
+        self._stop: Stop | None = None
+
+    def drop(self, reason: str, detail: str | None = None) -> None:
+        """Stop this event with a drop reason of your own, instead of calling ``next``.
+
+        The client counts the event in ``stats().dropped[reason]``, resolves its future
+        ``skipped`` with ``Response.reason == reason`` (and ``error == detail``), passes it to
+        ``onDrop`` and logs it at DEBUG. Not calling ``next`` without ``drop`` is the same with
+        the reason ``middleware_stopped``. Through ``MiddlewarePlugin`` on the plugin API, a
+        dropped event is simply not sent.
+
+        Args:
+            reason: a short snake_case reason (``"tracking_plan"``, ``"sampled_out"``).
+            detail: a human-readable detail (which rule, which field).
+
+        Raises:
+            ValueError: ``reason`` is not a non-empty string.
+
+        Examples:
+            >>> def no_test_users(payload, next):
+            ...     if str(payload.event.user_id).startswith("test-"):
+            ...         payload.drop("test_user", "user id starts with test-")
+            ...     else:
+            ...         next(payload)
+        """
+        if not isinstance(reason, str) or not reason:
+            raise ValueError(f"reason must be a non-empty string, got {reason!r}")
+        self._stop = Stop(reason, detail)
 
     def __getitem__(self, key: str) -> Any:
         # ``payload["event"]`` reads like the legacy JS object.
@@ -53,34 +89,52 @@ Middleware = Callable[[MiddlewarePayload, MiddlewareNext], None]
 """``middleware(payload, next)``: a legacy middleware; not calling ``next`` stops the event."""
 
 
+class Stop:
+    """Why the chain stopped an event: a drop reason and an optional detail."""
+
+    __slots__ = ("detail", "reason")
+
+    def __init__(self, reason: str, detail: str | None = None) -> None:
+        self.reason = reason
+        self.detail = detail
+
+
+#: A middleware did not call ``next`` (and did not ``drop`` with a reason of its own).
+MIDDLEWARE_STOPPED = Stop("middleware_stopped", "Middleware chain skipped logEvent action.")
+
+
 class _Run:
     """One pass through the chain; the instance itself is the ``next`` function."""
 
-    __slots__ = ("_index", "_middleware", "final")
+    __slots__ = ("_index", "_middleware", "final", "last")
 
     def __init__(self, middleware: Sequence[Middleware]) -> None:
         self._middleware = middleware
         self._index = -1
         self.final: PayloadLike | None = None
+        self.last: PayloadLike | None = None  # the payload the last middleware to run got
 
     def __call__(self, payload: PayloadLike) -> None:
         self._index += 1
         index = self._index
         if index < len(self._middleware):
+            self.last = payload
             self._middleware[index](payload, self)  # type: ignore[arg-type]
         elif index == len(self._middleware):
             self.final = payload
         # A later call (next called twice, or after the run) changes nothing.
 
 
-def run_middleware(
+def run_chain(
     middleware: Sequence[Middleware], event: Event, extra: dict[str, Any] | None
-) -> Event | None:
+) -> Event | Stop:
     """Run ``event`` through the chain.
 
     Returns:
         The event that reached the end (a fresh ``Event`` if a middleware passed a plain
-        dict), or ``None`` when a middleware did not call ``next``.
+        dict), or a ``Stop``: the reason a middleware gave to ``payload.drop``, else
+        ``MIDDLEWARE_STOPPED`` when one did not call ``next``. A payload marked with
+        ``drop`` stays dropped even if ``next`` was called after it.
 
     Raises:
         Exception: whatever a middleware raised, unchanged.
@@ -89,9 +143,23 @@ def run_middleware(
     run(MiddlewarePayload(event, extra))
     final = run.final
     run._index = len(middleware) + 1  # a late, asynchronous next() must not count
+    for seen in (run.last, final):
+        if type(seen) is MiddlewarePayload and seen._stop is not None:
+            return seen._stop
     if final is None:
-        return None
+        return MIDDLEWARE_STOPPED
     out = final.event if isinstance(final, MiddlewarePayload) else final.get("event")
     if type(out) is Event:
         return out
-    return Event(out) if isinstance(out, Mapping) else None
+    return Event(out) if isinstance(out, Mapping) else MIDDLEWARE_STOPPED
+
+
+def run_middleware(
+    middleware: Sequence[Middleware], event: Event, extra: dict[str, Any] | None
+) -> Event | None:
+    """Run ``event`` through the chain: the event that reached the end, or ``None``.
+
+    The plugin-side form of ``run_chain``: a stop, whatever its reason, is ``None``.
+    """
+    out = run_chain(middleware, event, extra)
+    return out if type(out) is Event else None

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from dataclasses_json import LetterCase, dataclass_json
 
 from amplitude_legacy._errors import OptionsError
+from amplitude_legacy._signals import parse_signals
 
 __all__ = ["DEFAULT_RETRY_TIMEOUTS", "LogLevel", "Options", "resolve_options"]
 
@@ -116,6 +117,16 @@ class Options:
             call-site time: the event is encoded and written on the caller's thread).
         spool_max_events: ``spoolMaxEvents`` (1,000,000); past it the oldest spooled events
             are dropped and counted as ``spool_full``.
+        disabled: ``disabled``; a development switch: middleware and validation still run,
+            nothing is queued or sent, and every event resolves ``skipped`` with reason
+            ``disabled`` (counted in ``stats().dropped``).
+        dry_run: ``dryRun``; like ``disabled``, but each event is first logged as it would be
+            sent (JSON, on the ``amplitude_legacy.dry_run`` logger at INFO, which prints to
+            stderr when logging is not configured); reason ``dry_run``.
+        flush_on_signals: ``flushOnSignals``; signal names or numbers (``["SIGTERM"]``). On
+            one of them the client shuts down within ``exit_flush_timeout``, then the signal
+            goes on to the handler installed before (or ends the process with the signal's
+            status when that was the default). Installed by ``init`` on the main thread only.
     """
 
     server_url: str = ""
@@ -147,6 +158,9 @@ class Options:
     spool_path: Optional[str] = None
     spool_mode: str = "on_failure"
     spool_max_events: int = 1_000_000
+    disabled: bool = False
+    dry_run: bool = False
+    flush_on_signals: Tuple[Any, ...] = ()
 
     def __getattr__(self, name: str) -> Any:
         # Legacy code reads ``client.getOptions().maxCachedEvents``: map camelCase reads.
@@ -218,7 +232,7 @@ def _check_callable_or_none(name: str, value: object) -> None:
 def _validate(opts: Options) -> None:
     """Raise ``OptionsError`` for the first option with a wrong type or value."""
     _check_url("server_url", opts.server_url)
-    for name in ("debug", "opt_out", "use_batch", "gzip", "trust_env"):
+    for name in ("debug", "opt_out", "use_batch", "gzip", "trust_env", "disabled", "dry_run"):
         _check(name, isinstance(getattr(opts, name), bool), "must be a bool")
     _check(
         "log_level", _is_int(opts.log_level) and 0 <= opts.log_level <= 3, "must be 0, 1, 2 or 3"
@@ -280,6 +294,15 @@ def _validate(opts: Options) -> None:
         or hasattr(retry, "sendEventsWithRetry"),
         "must have a send_events_with_retry(events) method",
     )
+    _check(
+        "flush_on_signals",
+        isinstance(opts.flush_on_signals, tuple),
+        'must be a list of signal names or numbers, e.g. ["SIGTERM"]',
+    )
+    try:
+        parse_signals(opts.flush_on_signals)
+    except (TypeError, ValueError) as exc:
+        _check("flush_on_signals", False, f"must be a list of signal names or numbers: {exc}")
     transport = opts.transport_class
     _check(
         "transport_class",
@@ -333,8 +356,9 @@ def resolve_options(options: Options | Mapping[str, Any] | None = None, **kwargs
     if "server_url" in values and not values["server_url"]:
         # The legacy SDK throws for {serverUrl: undefined}; an empty URL is a mistake too.
         raise OptionsError("serverUrl", "must be an http:// or https:// URL, got an empty value")
-    if "retry_timeouts" in values and isinstance(values["retry_timeouts"], Sequence):
-        values["retry_timeouts"] = tuple(values["retry_timeouts"])
+    for name in ("retry_timeouts", "flush_on_signals"):
+        if isinstance(values.get(name), Sequence) and not isinstance(values[name], str):
+            values[name] = tuple(values[name])
     # A URL that is just the default of the base's zone was filled in by an earlier resolve:
     # it is not explicit, so a new serverZone/useBatch still picks the endpoint.
     inherited = base.server_url and base.server_url != _default_url(

@@ -51,6 +51,8 @@ class DropReason:
     CLIENT_CLOSED = "client_closed"  #: logged after ``shutdown``
     RETRY_CLASS_FAILED = "retry_class_failed"  #: a custom ``retryClass`` reported a failure
     SPOOL_FULL = "spool_full"  #: the spool was full (oldest spooled events evicted)
+    DISABLED = "disabled"  #: the ``disabled`` option was on (not a loss: nothing is sent)
+    DRY_RUN = "dry_run"  #: the ``dryRun`` option was on: logged, not sent
     #: Not a loss: kept in the spool (``spoolPath``), sent later. Counted in ``stats().spooled``.
     SPOOLED = "spooled"
 

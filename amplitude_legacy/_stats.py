@@ -28,6 +28,8 @@ class ClientStats:
         callback_errors: exceptions raised by ``onDrop``/``onRetry`` (logged and ignored).
         plugin_errors: exceptions raised by plugins (logged; the plugin is skipped).
         spooled: events written to the spool (``spoolPath``) after a transient failure.
+        destinations: the stats of each destination registered through a routing middleware
+            (``amplitude_legacy.middleware.route``), by destination name.
     """
 
     delivered: int = 0
@@ -38,6 +40,7 @@ class ClientStats:
     callback_errors: int = 0
     plugin_errors: int = 0
     spooled: int = 0
+    destinations: Mapping[str, ClientStats] = field(default_factory=dict)
 
     @property
     def dropped_total(self) -> int:
@@ -98,7 +101,9 @@ class Counters:
         with self._lock:
             return sum(self.dropped.values())
 
-    def snapshot(self, pending: int) -> ClientStats:
+    def snapshot(
+        self, pending: int, destinations: Mapping[str, ClientStats] | None = None
+    ) -> ClientStats:
         """Freeze the counters into a ``ClientStats``."""
         with self._lock:
             return ClientStats(
@@ -110,6 +115,7 @@ class Counters:
                 self.callback_errors,
                 self.plugin_errors,
                 self.spooled,
+                dict(destinations or {}),
             )
 
 
