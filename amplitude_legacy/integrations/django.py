@@ -231,14 +231,14 @@ class AmplitudeMiddleware:
 
     async def _acall(self, request: Any) -> Any:
         if request.path_info in self._skip:
-            return await self.get_response(request)  # type: ignore[misc]
+            return await self.get_response(request)
         tracker = self.tracker
         context = tracker.enter(self._values(request))
         try:
             if tracker.request_event is None:
-                return await self.get_response(request)  # type: ignore[misc]
+                return await self.get_response(request)
             started = time.perf_counter()
-            response = await self.get_response(request)  # type: ignore[misc]
+            response = await self.get_response(request)
             self._log(request, response, started, await self._auser_id(request))
             return response
         finally:
@@ -255,7 +255,7 @@ class AmplitudeMiddleware:
                 return None
             return str(user.pk) if user.is_authenticated else None
         find: Callable[[Any], str | None] = self.tracker.find_user_id
-        return await sync_to_async(find)(request)  # type: ignore[no-any-return]
+        return await sync_to_async(find)(request)
 
     def _log(self, request: Any, response: Any, started: float, user_id: str | None) -> None:
         tracker = self.tracker

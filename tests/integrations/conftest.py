@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict
+import shutil
+import socket
+import subprocess
+import time
+from typing import Any, Dict, Iterator
 
 import pytest
 
@@ -22,3 +26,47 @@ def by_type(events: Any, event_type: str) -> Dict[str, Any]:
     """The one event of ``event_type`` among ``events``."""
     [found] = [e for e in events if e["event_type"] == event_type]
     return found  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def redis_url(tmp_path: Any) -> Iterator[str]:
+    """A real ``redis-server`` on a free loopback port (fails loudly when it is missing)."""
+    binary = shutil.which("redis-server")
+    assert binary, "redis-server is not installed (CI installs it from .ci/system-packages)"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5) as conn:
+                    conn.sendall(b"PING\r\n")
+                    if conn.recv(16).startswith(b"+PONG"):
+                        break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "redis-server did not start"
+            assert server.poll() is None, "redis-server exited"
+            time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        server.terminate()
+        server.wait(10)
