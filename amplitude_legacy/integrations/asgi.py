@@ -98,9 +98,8 @@ class AmplitudeMiddleware:
     Raises:
         ValueError: neither or both of ``api_key`` and ``client``, or a bad setting.
 
-    Attributes:
-        tracker: ``tracker.errors`` counts caught failures, ``tracker.anonymous`` request
-            events not logged for want of an id.
+    Counters: ``errors`` (failures caught) and ``anonymous`` (request events not logged for
+    want of an id).
     """
 
     def __init__(
@@ -140,6 +139,11 @@ class AmplitudeMiddleware:
     def errors(self) -> int:
         """Failures caught (logged, never raised into a request) by this middleware."""
         return self.tracker.errors
+
+    @property
+    def anonymous(self) -> int:
+        """Request events not logged because the request had no user id and no device id."""
+        return self.tracker.anonymous
 
     @property
     def client(self) -> NodeClient:

@@ -18,7 +18,7 @@ Every ``logEvent``/``identify`` made while a request is served gets ``method``, 
 ``request_id`` (from the ``X-Request-Id`` header, when there is one) in ``extra``. The client
 is built once per process (again after a fork); ``get_client()`` returns it. Nothing the
 integration does can raise into a request: failures are logged and counted
-(``AmplitudeMiddleware.errors``). Needs ``pip install "amplitude_legacy[django]"``.
+(``errors()``). Needs ``pip install "amplitude_legacy[django]"``.
 """
 
 from __future__ import annotations
@@ -34,7 +34,6 @@ from amplitude_legacy.integrations._common import (
     DEFAULT_SKIP_PATHS,
     ProcessClient,
     RequestTracker,
-    UserId,
     event_name,
     header_key,
     missing_framework,
@@ -49,7 +48,14 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess without Django
     raise missing_framework("django", "Django", "django") from exc
 
-__all__ = ["SETTINGS_KEYS", "AmplitudeMiddleware", "django_user_id", "get_client"]
+__all__ = [
+    "SETTINGS_KEYS",
+    "AmplitudeMiddleware",
+    "anonymous",
+    "django_user_id",
+    "errors",
+    "get_client",
+]
 
 #: The keys ``settings.AMPLITUDE`` accepts, with their defaults.
 SETTINGS_KEYS: Mapping[str, Any] = {
@@ -120,7 +126,14 @@ class _Settings:
         except (ValueError, ImportError) as exc:
             raise ImproperlyConfigured(f"settings.AMPLITUDE: {exc}") from exc
         self.custom_user_id = user_id is not None
-        self.user_id: UserId = user_id or django_user_id
+        # One tracker per process and settings: every middleware instance shares its counters.
+        self.tracker = RequestTracker(
+            "Django",
+            self.clients,
+            request_event=self.request_event,
+            skip_paths=self.skip_paths,
+            user_id=user_id or django_user_id,
+        )
 
 
 _current: Tuple[object, _Settings] | None = None
@@ -160,6 +173,27 @@ def get_client() -> NodeClient:
     return _settings().clients.get()
 
 
+def errors() -> int:
+    """Failures the middleware caught in this process (logged, never raised into a request).
+
+    Examples:
+        >>> from amplitude_legacy.integrations import django as amplitude_django
+        >>> amplitude_django.errors()
+        0
+    """
+    return _settings().tracker.errors
+
+
+def anonymous() -> int:
+    """Request events not logged in this process: the request had no user id and no device id.
+
+    Examples:
+        >>> amplitude_django.anonymous()
+        0
+    """
+    return _settings().tracker.anonymous
+
+
 class AmplitudeMiddleware:
     """The Django middleware: request context and, optionally, a request event.
 
@@ -173,9 +207,8 @@ class AmplitudeMiddleware:
     Raises:
         ImproperlyConfigured: ``settings.AMPLITUDE`` is missing or invalid (at load time).
 
-    Attributes:
-        tracker: the request tracker: ``tracker.errors`` counts caught failures,
-            ``tracker.anonymous`` request events not logged for want of an id.
+    The counters of caught failures and of anonymous requests are per process: ``errors()``
+    and ``anonymous()``.
     """
 
     sync_capable = True
@@ -187,22 +220,11 @@ class AmplitudeMiddleware:
         if self.async_mode:
             markcoroutinefunction(self)
         config = _settings()
-        self.tracker = RequestTracker(
-            "Django",
-            config.clients,
-            request_event=config.request_event,
-            skip_paths=config.skip_paths,
-            user_id=config.user_id,
-        )
+        self.tracker = config.tracker
         self._config = config
         self._skip = config.skip_paths
         self._request_id_key = config.request_id_key
         self._device_id_key = config.device_id_key
-
-    @property
-    def errors(self) -> int:
-        """Failures caught (logged, never raised into a request) by this middleware."""
-        return self.tracker.errors
 
     def _values(self, request: Any) -> Dict[str, Any]:
         values = {"method": request.method, "path": request.path}

@@ -1,11 +1,16 @@
 """The smallest Django project the Django tests need: settings, URLs and views, in one module.
 
-``configure(db_path)`` sets Django up once per process (file-backed SQLite, so the async views'
-database thread sees the same tables) and creates the tables of the auth and session apps.
+``configure()`` sets Django up once per process (file-backed SQLite in a temporary directory,
+so the async views' database thread sees the same tables) and creates the tables of the auth
+and session apps.
 """
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
+import tempfile
 from typing import Any
 
 import django
@@ -23,10 +28,13 @@ MIDDLEWARE = [
 ]
 
 
-def configure(db_path: str) -> None:
+def configure() -> None:
     """Configure Django for this process (a no-op after the first call)."""
     if settings.configured:
         return
+    directory = tempfile.mkdtemp(prefix="amplitude-django-tests-")
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    db_path = os.path.join(directory, "db.sqlite3")
     settings.configure(
         DEBUG=False,
         SECRET_KEY="tests-only-secret",

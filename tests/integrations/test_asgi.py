@@ -145,7 +145,7 @@ def test_fastapi_request_event(
     assert props["request_id"] == "req-0002" and props["duration_ms"] >= 0
     assert by_device["device_id"] == "device-abcdef"
     middleware = _middleware(app)
-    assert (middleware.tracker.anonymous, middleware.errors) == (1, 0)
+    assert (middleware.anonymous, middleware.errors) == (1, 0)
 
 
 def test_a_failing_endpoint_logs_500_and_the_exception_goes_on(

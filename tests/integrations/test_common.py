@@ -27,7 +27,9 @@ PUBLIC = {
     "amplitude_legacy.integrations.django": [
         "SETTINGS_KEYS",
         "AmplitudeMiddleware",
+        "anonymous",
         "django_user_id",
+        "errors",
         "get_client",
     ],
     "amplitude_legacy.integrations.flask": [
