@@ -41,7 +41,7 @@ from amplitude_legacy.integrations._common import (
 )
 
 try:
-    from flask import Flask, Request, current_app, g, request
+    from flask import Flask, Request, current_app, request
     from flask.wrappers import Response
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess without Flask
     raise missing_framework("flask", "Flask", "flask") from exc
@@ -62,7 +62,7 @@ CONFIG_DEFAULTS: Mapping[str, Any] = {
     "AMPLITUDE_USER_ID": None,
 }
 
-_G_KEY = "_amplitude_legacy"
+_ENVIRON_KEY = "amplitude_legacy.request"
 
 
 def flask_login_user_id(request: Request) -> str | None:
@@ -110,24 +110,29 @@ class _AppState(RequestTracker):
         self.device_id_key = header_key(config["AMPLITUDE_DEVICE_ID_HEADER"])
         clients.get()  # build the client with the app, not on the first request
 
+    # Each hook resolves Flask's ``request`` proxy once and keeps its state in the WSGI
+    # environ: proxy lookups are most of a hook's cost.
+
     def before(self) -> None:
-        if request.path in self.skip_paths:
+        req = _current(request)
+        path = req.path
+        if path in self.skip_paths:
             return
-        environ = request.environ
-        rule = request.url_rule
-        values: Dict[str, Any] = {"method": request.method, "path": request.path}
+        environ = req.environ
+        values: Dict[str, Any] = {"method": req.method, "path": path}
+        rule = req.url_rule
         if rule is not None:
             values["route"] = rule.rule
         if self.request_id_key is not None:
             request_id = environ.get(self.request_id_key)
             if request_id:
                 values["request_id"] = request_id
-        setattr(g, _G_KEY, (self.enter(values), time.perf_counter(), values))
+        environ[_ENVIRON_KEY] = (self.enter(values), time.perf_counter(), values)
 
     def after(self, response: Response) -> Response:
-        if self.request_event is None:
-            return response
-        entered = g.get(_G_KEY)
+        """Registered only when the request event is on."""
+        req = _current(request)
+        entered = req.environ.get(_ENVIRON_KEY)
         if entered is None:
             return response
         try:
@@ -137,17 +142,22 @@ class _AppState(RequestTracker):
                 "status": response.status_code,
                 "duration_ms": round((time.perf_counter() - started) * 1000, 3),
             }
-            device_id = request.environ.get(self.device_id_key) if self.device_id_key else None
+            device_id = req.environ.get(self.device_id_key) if self.device_id_key else None
         except Exception:
             self.failed("describe the request")
             return response
-        self.log_request(self.find_user_id(request), device_id, properties)
+        self.log_request(self.find_user_id(req), device_id, properties)
         return response
 
     def teardown(self, _exc: BaseException | None) -> None:
-        entered = g.pop(_G_KEY, None)
+        entered = _current(request).environ.pop(_ENVIRON_KEY, None)
         if entered is not None:
             self.leave(entered[0])
+
+
+def _current(proxy: Any) -> Request:
+    """The object behind one of Flask's context proxies (one lookup instead of one per use)."""
+    return proxy._get_current_object()  # type: ignore[no-any-return]
 
 
 class FlaskAmplitude:
@@ -188,7 +198,8 @@ class FlaskAmplitude:
         state = _AppState(app, self._client)
         app.extensions[EXTENSION_KEY] = state
         app.before_request(state.before)
-        app.after_request(state.after)
+        if state.request_event is not None:
+            app.after_request(state.after)
         app.teardown_request(state.teardown)
 
     def _state(self) -> _AppState:
