@@ -59,9 +59,10 @@ def _rounds(
     so the queue stays as short as in a running service.
     """
     per_round = max(1, total // rounds)
+    warmup = min(200, per_round)
     means: Dict[str, List[float]] = {name: [] for name in variants}
     for call in variants.values():  # warm up: imports, caches, first-request set-up
-        for _ in range(min(200, per_round)):
+        for _ in range(warmup):
             call()
     names = list(variants)
     for index in range(rounds):
@@ -85,6 +86,7 @@ def _rounds(
             "overhead_median_us": round(statistics.median(diffs), 3),
             "rounds_us": [round(m, 3) for m in means[name]],
             "calls": per_round * rounds,
+            "warmup": warmup,
         }
     return out
 
@@ -167,6 +169,7 @@ def bench_django(total: int, rounds: int, collector: Any) -> Dict[str, Any]:
         "test client": _rounds(test_clients, total, rounds, between),
         "WSGI call": _rounds(handlers, total, rounds, between),
     }
+    result["setup_requests"] = 1  # the request that loaded the middleware, per variant
     result["delivered"] = _deliver(clients, collector)
     return result
 
