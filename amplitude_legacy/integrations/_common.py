@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 import weakref
 from typing import Any, Callable, ContextManager, Dict, Iterable, Optional, Union
 
@@ -280,15 +281,33 @@ class RequestTracker(Integration):
             return None
 
     def log_request(
-        self, user_id: str | None, device_id: str | None, properties: Dict[str, Any]
+        self,
+        values: Dict[str, Any],
+        status: int,
+        started: float,
+        *,
+        route: str | None,
+        user_id: str | None,
+        device_id: str | None,
     ) -> None:
-        """Log the request event (a no-op when it is off or the request is anonymous)."""
+        """Log the request event: the request's context values, its status, duration and route.
+
+        A no-op when the request event is off; counted in ``anonymous`` when the request has
+        neither a user id nor a device id.
+        """
         name = self.request_event
         if name is None:
             return
         if not user_id and not device_id:
             self.anonymous += 1
             return
+        properties = {
+            **values,
+            "status": status,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+        }
+        if route:
+            properties["route"] = route
         event: Dict[str, Any] = {"event_type": name, "event_properties": properties}
         if user_id:
             event["user_id"] = user_id

@@ -194,19 +194,19 @@ class AmplitudeMiddleware:
     def _log(self, scope: Scope, values: Dict[str, Any], status: int, started: float) -> None:
         tracker = self.tracker
         try:
-            properties = {
-                **values,
-                "status": status,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-            }
-            route = getattr(scope.get("route"), "path", None)  # set by FastAPI's router
-            if isinstance(route, str):
-                properties["route"] = route
+            route = getattr(scope.get("route"), "path", None)  # set by the router
             device_id = _header(scope, self._device_id)
         except Exception:
             tracker.failed("describe the request")
             return
-        tracker.log_request(tracker.find_user_id(scope), device_id, properties)
+        tracker.log_request(
+            values,
+            status,
+            started,
+            route=route if isinstance(route, str) else None,
+            user_id=tracker.find_user_id(scope),
+            device_id=device_id,
+        )
 
     def _lifespan_send(self, send: Send) -> Send:
         """``send`` for the lifespan scope: flush before the server hears shutdown is done."""

@@ -240,13 +240,14 @@ class AmplitudeMiddleware:
         if request.path_info in self._skip:
             return self.get_response(request)
         tracker = self.tracker
-        context = tracker.enter(self._values(request))
+        values = self._values(request)
+        context = tracker.enter(values)
         try:
             if tracker.request_event is None:
                 return self.get_response(request)
             started = time.perf_counter()
             response = self.get_response(request)
-            self._log(request, response, started, tracker.find_user_id(request))
+            self._log(request, values, response, started, tracker.find_user_id(request))
             return response
         finally:
             tracker.leave(context)
@@ -255,13 +256,14 @@ class AmplitudeMiddleware:
         if request.path_info in self._skip:
             return await self.get_response(request)
         tracker = self.tracker
-        context = tracker.enter(self._values(request))
+        values = self._values(request)
+        context = tracker.enter(values)
         try:
             if tracker.request_event is None:
                 return await self.get_response(request)
             started = time.perf_counter()
             response = await self.get_response(request)
-            self._log(request, response, started, await self._auser_id(request))
+            self._log(request, values, response, started, await self._auser_id(request))
             return response
         finally:
             tracker.leave(context)
@@ -279,23 +281,22 @@ class AmplitudeMiddleware:
         find: Callable[[Any], str | None] = self.tracker.find_user_id
         return await sync_to_async(find)(request)
 
-    def _log(self, request: Any, response: Any, started: float, user_id: str | None) -> None:
-        tracker = self.tracker
+    def _log(
+        self,
+        request: Any,
+        values: Dict[str, Any],
+        response: Any,
+        started: float,
+        user_id: str | None,
+    ) -> None:
         try:
-            properties: Dict[str, Any] = {
-                "method": request.method,
-                "path": request.path,
-                "status": response.status_code,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-            }
-            match = getattr(request, "resolver_match", None)
-            if match is not None and getattr(match, "route", None):
-                properties["route"] = "/" + match.route.lstrip("/")
-            meta = request.META
-            if self._request_id_key is not None and meta.get(self._request_id_key):
-                properties["request_id"] = meta[self._request_id_key]
-            device_id = meta.get(self._device_id_key) if self._device_id_key else None
+            status = response.status_code
+            pattern = getattr(getattr(request, "resolver_match", None), "route", None)
+            route = "/" + pattern.lstrip("/") if pattern else None
+            device_id = request.META.get(self._device_id_key) if self._device_id_key else None
         except Exception:
-            tracker.failed("describe the request")
+            self.tracker.failed("describe the request")
             return
-        tracker.log_request(user_id, device_id, properties)
+        self.tracker.log_request(
+            values, status, started, route=route, user_id=user_id, device_id=device_id
+        )

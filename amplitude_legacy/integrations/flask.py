@@ -135,18 +135,21 @@ class _AppState(RequestTracker):
         entered = req.environ.get(_ENVIRON_KEY)
         if entered is None:
             return response
+        _context, started, values = entered
         try:
-            _context, started, values = entered
-            properties = {
-                **values,
-                "status": response.status_code,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-            }
+            status = response.status_code
             device_id = req.environ.get(self.device_id_key) if self.device_id_key else None
         except Exception:
             self.failed("describe the request")
             return response
-        self.log_request(self.find_user_id(req), device_id, properties)
+        self.log_request(
+            values,
+            status,
+            started,
+            route=None,  # already in values
+            user_id=self.find_user_id(req),
+            device_id=device_id,
+        )
         return response
 
     def teardown(self, _exc: BaseException | None) -> None:
