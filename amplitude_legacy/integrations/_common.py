@@ -1,8 +1,8 @@
 """What the framework integrations share: the per-process client, guarded calls, request events.
 
 Nothing here imports a web framework. Each integration module turns its framework's request
-(or task) into plain values and hands them to a ``RequestTracker`` (or uses ``ProcessClient``
-and ``Guard`` directly, as Celery does).
+(or task) into plain values and hands them to a ``RequestTracker`` (Celery uses its base,
+``Integration``, directly).
 """
 
 from __future__ import annotations

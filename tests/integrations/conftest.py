@@ -10,10 +10,18 @@ from typing import Any, Dict, Iterator
 
 import pytest
 
+from amplitude_legacy import NodeClient
 from amplitude_legacy.testing import Collector
 from tests.conftest import FAST_RETRIES
 
 API_KEY = "TEST_API_KEY_0123456789abcdef"
+
+
+class BrokenClient(NodeClient):
+    """A client whose ``logEvent`` raises: what the integrations must survive."""
+
+    def logEvent(self, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("the client is broken")
 
 
 @pytest.fixture

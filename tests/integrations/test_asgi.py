@@ -24,7 +24,7 @@ from amplitude_legacy import NodeClient
 from amplitude_legacy.integrations import context_properties
 from amplitude_legacy.integrations.asgi import AmplitudeMiddleware
 from amplitude_legacy.testing import Collector
-from tests.integrations.conftest import API_KEY, by_type
+from tests.integrations.conftest import API_KEY, BrokenClient, by_type
 
 
 @pytest.fixture
@@ -177,10 +177,6 @@ def test_failures_are_counted_never_raised(
     collector: Collector, clients: List[NodeClient], caplog: pytest.LogCaptureFixture
 ) -> None:
     """A user_id that raises and a client that raises: requests succeed, failures counted."""
-
-    class BrokenClient(NodeClient):
-        def logEvent(self, *args: Any, **kwargs: Any) -> Any:
-            raise RuntimeError("the client is broken")
 
     broken = BrokenClient(API_KEY, {"serverUrl": collector.http_api_url})
     clients.append(broken)

@@ -13,7 +13,7 @@ from amplitude_legacy.integrations import context_properties
 from amplitude_legacy.integrations import django as amplitude_django
 from amplitude_legacy.testing import Collector
 from tests.integrations import _django_project
-from tests.integrations.conftest import API_KEY, by_type
+from tests.integrations.conftest import API_KEY, BrokenClient, by_type
 
 # Django's settings can be configured once per process: do it while pytest collects, so that
 # pages of the docs (tests/docs) that run Django later find it configured and only override.
@@ -149,10 +149,6 @@ def test_failures_are_counted_never_raised(
 ) -> None:
     """A USER_ID that raises and a client that raises: requests succeed, errors are counted."""
     from django.test import Client
-
-    class BrokenClient(NodeClient):
-        def logEvent(self, *args: Any, **kwargs: Any) -> Any:
-            raise RuntimeError("the client is broken")
 
     broken = BrokenClient(API_KEY, {"serverUrl": collector.http_api_url})
     try:

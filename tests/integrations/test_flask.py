@@ -9,11 +9,10 @@ import pytest
 from flask import Flask, jsonify
 
 import amplitude_legacy as Amplitude
-from amplitude_legacy import NodeClient
 from amplitude_legacy.integrations import context_properties
 from amplitude_legacy.integrations.flask import EXTENSION_KEY, FlaskAmplitude
 from amplitude_legacy.testing import Collector
-from tests.integrations.conftest import API_KEY, by_type
+from tests.integrations.conftest import API_KEY, BrokenClient, by_type
 
 
 def make_app(**config: Any) -> Flask:
@@ -146,10 +145,6 @@ def test_failures_are_counted_never_raised(
     collector: Collector, extensions: List[FlaskAmplitude], caplog: pytest.LogCaptureFixture
 ) -> None:
     """A user id callable that raises and a client that raises: requests succeed, counted."""
-
-    class BrokenClient(NodeClient):
-        def logEvent(self, *args: Any, **kwargs: Any) -> Any:
-            raise RuntimeError("the client is broken")
 
     app = make_app(AMPLITUDE_REQUEST_EVENT="Request Handled", AMPLITUDE_USER_ID=_raise)
     extension = FlaskAmplitude(
