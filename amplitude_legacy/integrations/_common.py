@@ -2,7 +2,7 @@
 
 Nothing here imports a web framework. Each integration module turns its framework's request
 (or task) into plain values and hands them to a ``RequestTracker`` (Celery uses its base,
-``Integration``, directly).
+``Guard``, directly).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ __all__ = [
     "DEFAULT_DEVICE_ID_HEADER",
     "DEFAULT_REQUEST_ID_HEADER",
     "DEFAULT_SKIP_PATHS",
-    "Integration",
+    "Guard",
     "ProcessClient",
     "RequestTracker",
     "missing_framework",
@@ -55,7 +55,7 @@ def missing_framework(module: str, framework: str, extra: str) -> ImportError:
     )
 
 
-class Integration:
+class Guard:
     """Counts and logs the failures of an integration; never lets them reach the host.
 
     A failure is logged on the ``amplitude_legacy`` logger with its traceback the 1st, 2nd,
@@ -63,13 +63,11 @@ class Integration:
 
     Attributes:
         name: the integration's name, used in log messages.
-        clients: where the client comes from.
         errors: how many failures were caught so far.
     """
 
-    def __init__(self, name: str, clients: ProcessClient) -> None:
+    def __init__(self, name: str) -> None:
         self.name = name
-        self.clients = clients
         self.errors = 0
 
     def failed(self, what: str) -> None:
@@ -239,7 +237,7 @@ def event_name(value: object, where: str) -> str | None:
 UserId = Callable[[Any], Optional[str]]
 
 
-class RequestTracker(Integration):
+class RequestTracker(Guard):
     """The framework-free half of the web integrations.
 
     Per request: the request context (``Amplitude.context``), and optionally one request
@@ -266,7 +264,8 @@ class RequestTracker(Integration):
         skip_paths: frozenset[str],
         user_id: UserId,
     ) -> None:
-        super().__init__(name, clients)
+        super().__init__(name)
+        self.clients = clients
         self.request_event = request_event
         self.skip_paths = skip_paths
         self.user_id = user_id

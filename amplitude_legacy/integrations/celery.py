@@ -33,7 +33,7 @@ from typing import Any, ContextManager, Dict, List, Tuple
 from amplitude_legacy._client import NodeClient, OptionsArg
 from amplitude_legacy.integrations._common import (
     ClientSource,
-    Integration,
+    Guard,
     ProcessClient,
     missing_framework,
 )
@@ -44,6 +44,49 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess witho
     raise missing_framework("celery", "Celery", "celery") from exc
 
 __all__ = ["AmplitudeCelery"]
+
+
+class _TaskContext:
+    """The running task's context, entered once per task however many integrations exist.
+
+    Celery calls the receivers of ``task_prerun`` and of ``task_postrun`` in the same order,
+    so two integrations each entering a context would leave them in the wrong order (and leak
+    the outer one). The context holds the task only, so one shared pair of handlers suffices.
+    """
+
+    def __init__(self) -> None:
+        self.guard = Guard("Celery")
+        self.running: Dict[str, ContextManager[Any] | None] = {}
+        self.users = 0
+        self.lock = threading.Lock()
+
+    def acquire(self) -> None:
+        with self.lock:
+            self.users += 1
+            if self.users == 1:
+                signals.task_prerun.connect(self.prerun, weak=False, dispatch_uid=_PRERUN)
+                signals.task_postrun.connect(self.postrun, weak=False, dispatch_uid=_POSTRUN)
+
+    def release(self) -> None:
+        with self.lock:
+            self.users -= 1
+            if self.users == 0:
+                signals.task_prerun.disconnect(self.prerun, dispatch_uid=_PRERUN)
+                signals.task_postrun.disconnect(self.postrun, dispatch_uid=_POSTRUN)
+
+    def prerun(self, task_id: str | None = None, task: Any = None, **_: Any) -> None:
+        if task_id is not None:
+            values = {"task_name": getattr(task, "name", None), "task_id": task_id}
+            self.running[task_id] = self.guard.enter(values)
+
+    def postrun(self, task_id: str | None = None, **_: Any) -> None:
+        if task_id is not None:
+            self.guard.leave(self.running.pop(task_id, None))
+
+
+_PRERUN = "amplitude_legacy.integrations.celery:task_prerun"
+_POSTRUN = "amplitude_legacy.integrations.celery:task_postrun"
+_TASKS = _TaskContext()
 
 
 class AmplitudeCelery:
@@ -74,23 +117,25 @@ class AmplitudeCelery:
         client: ClientSource | None = None,
         shutdown_timeout: float = 5.0,
     ) -> None:
-        self._integration = Integration(
-            "Celery", ProcessClient.of(client, api_key, options, "AmplitudeCelery")
-        )
+        self._clients = ProcessClient.of(client, api_key, options, "AmplitudeCelery")
+        self._guard = Guard("Celery")
         self.shutdown_timeout = shutdown_timeout
-        self._running: Dict[str, ContextManager[Any] | None] = {}
         self._lock = threading.Lock()
         self._connected: List[Tuple[Any, Any, str]] = []
 
     @property
     def client(self) -> NodeClient:
         """This process's client (built on first use in each process)."""
-        return self._integration.clients.get()
+        return self._clients.get()
 
     @property
     def errors(self) -> int:
-        """Failures caught (logged, never raised into a task) in this process."""
-        return self._integration.errors
+        """Failures caught (logged, never raised into a task) in this process.
+
+        Building or shutting down this client, plus entering or leaving a task's context
+        (shared by every ``AmplitudeCelery`` of the process).
+        """
+        return self._guard.errors + _TASKS.guard.errors
 
     def connect(self) -> AmplitudeCelery:
         """Connect the signal handlers (idempotent).
@@ -103,41 +148,32 @@ class AmplitudeCelery:
                 return self
             for signal, handler in (
                 (signals.worker_process_init, self._process_init),
-                (signals.task_prerun, self._task_prerun),
-                (signals.task_postrun, self._task_postrun),
                 (signals.worker_process_shutdown, self._shutdown),
                 (signals.worker_shutdown, self._shutdown),
             ):
                 uid = f"amplitude_legacy:{id(self)}:{signal.name}"
                 signal.connect(handler, weak=False, dispatch_uid=uid)
                 self._connected.append((signal, handler, uid))
+            _TASKS.acquire()
         return self
 
     def disconnect(self) -> None:
         """Disconnect the signal handlers (the client is left as it is)."""
         with self._lock:
             connected, self._connected = self._connected, []
+            if connected:
+                _TASKS.release()
         for signal, handler, uid in connected:
             signal.disconnect(handler, dispatch_uid=uid)
 
     def _process_init(self, **_: Any) -> None:
         try:
-            self._integration.clients.get()  # a fresh client in this (forked) pool process
+            self._clients.get()  # a fresh client in this (forked) pool process
         except Exception:
-            self._integration.failed("build the client in a worker process")
-
-    def _task_prerun(self, task_id: str | None = None, task: Any = None, **_: Any) -> None:
-        if task_id is None:
-            return
-        values = {"task_name": getattr(task, "name", None), "task_id": task_id}
-        self._running[task_id] = self._integration.enter(values)
-
-    def _task_postrun(self, task_id: str | None = None, **_: Any) -> None:
-        if task_id is not None:
-            self._integration.leave(self._running.pop(task_id, None))
+            self._guard.failed("build the client in a worker process")
 
     def _shutdown(self, **_: Any) -> None:
         try:
-            self._integration.clients.close(self.shutdown_timeout)
+            self._clients.close(self.shutdown_timeout)
         except Exception:
-            self._integration.failed("flush at worker shutdown")
+            self._guard.failed("flush at worker shutdown")

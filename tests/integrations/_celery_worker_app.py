@@ -42,6 +42,6 @@ def charge(user_id: str) -> Dict[str, Any]:
     )
     return {
         "pid": os.getpid(),
-        "client_built_here": amplitude._integration.clients.built,
+        "client_built_here": amplitude._clients.built,
         "context": dict(Amplitude.current_context()),
     }

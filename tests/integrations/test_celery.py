@@ -17,7 +17,7 @@ from celery.worker import state
 import amplitude_legacy as Amplitude
 from amplitude_legacy import NodeClient
 from amplitude_legacy.integrations import context_properties
-from amplitude_legacy.integrations.celery import AmplitudeCelery
+from amplitude_legacy.integrations.celery import _TASKS, AmplitudeCelery
 from amplitude_legacy.testing import Collector
 from tests.integrations.conftest import API_KEY
 
@@ -111,7 +111,7 @@ def test_tasks_carry_their_context_and_shutdown_delivers(
     sent = {e["user_id"]: e["event_properties"] for e in collector.events}
     for n, result in enumerate(results):
         assert sent[f"user-{n:05d}"] == {"task_name": charge.name, "task_id": result.id}
-    assert amplitude.errors == 0 and amplitude._running == {}
+    assert amplitude.errors == 0 and _TASKS.running == {}
 
 
 def test_a_failing_task_leaves_its_context(
@@ -126,7 +126,7 @@ def test_a_failing_task_leaves_its_context(
         charge = app.tasks[f"{app.main}.charge"]
         ok = charge.delay("user-00001")
         assert ok.get(timeout=10, interval=0.01) == {"task_name": charge.name, "task_id": ok.id}
-    assert amplitude._running == {}
+    assert _TASKS.running == {}
     failing = [e for e in collector.events if e["event_type"] == "Failing"]
     assert failing[0]["event_properties"]["task_id"] == failed.id
 
@@ -159,15 +159,38 @@ def test_connect_is_idempotent_and_disconnect_removes_the_handlers(
     collector: Collector,
 ) -> None:
     """connect() twice connects once; after disconnect() tasks get no context."""
-    from celery import signals
-
     integration = AmplitudeCelery(API_KEY, {"serverUrl": collector.http_api_url})
-    before = len(signals.task_prerun.receivers)
+    users = _TASKS.users
+    before = len(signals.worker_process_init.receivers)
     integration.connect().connect()
-    assert len(signals.task_prerun.receivers) == before + 1
+    assert len(signals.worker_process_init.receivers) == before + 1
+    assert _TASKS.users == users + 1
     integration.disconnect()
-    assert len(signals.task_prerun.receivers) == before
+    integration.disconnect()
+    assert len(signals.worker_process_init.receivers) == before
+    assert _TASKS.users == users
     integration.client.shutdown(1)
+
+
+def test_two_integrations_share_one_task_context(collector: Collector) -> None:
+    """Two connected integrations: one context per task, left cleanly after it."""
+    first = AmplitudeCelery(API_KEY, {"serverUrl": collector.http_api_url}).connect()
+    second = AmplitudeCelery(API_KEY, {"serverUrl": collector.http_api_url}).connect()
+    app = new_app()
+    app.conf.task_always_eager = True
+
+    @app.task(name=f"{app.main}.context")
+    def context() -> Dict[str, Any]:
+        return dict(Amplitude.current_context())
+
+    try:
+        result = context.delay()
+        assert result.get() == {"task_name": context.name, "task_id": result.id}
+        assert dict(Amplitude.current_context()) == {}  # nothing left behind
+    finally:
+        for integration in (first, second):
+            integration.disconnect()
+            integration.client.shutdown(1)
 
 
 def test_bad_arguments_are_value_errors() -> None:

@@ -16,7 +16,7 @@ import pytest
 import amplitude_legacy as Amplitude
 from amplitude_legacy import Event, MiddlewarePayload, NodeClient
 from amplitude_legacy.integrations import context_properties
-from amplitude_legacy.integrations._common import Integration, ProcessClient
+from amplitude_legacy.integrations._common import Guard, ProcessClient
 from amplitude_legacy.testing import Collector
 from tests.integrations.conftest import API_KEY
 
@@ -93,7 +93,7 @@ def test_failures_are_counted_and_logged_at_powers_of_two(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Every failure counts; the 1st, 2nd, 4th and 8th are logged with their traceback."""
-    integration = Integration("Test", ProcessClient(lambda: None))  # type: ignore[arg-type,return-value]
+    integration = Guard("Test")
     with caplog.at_level(logging.WARNING, logger="amplitude_legacy"):
         for _ in range(9):
             try:
