@@ -11,7 +11,6 @@ Outside any context the client reads one ``ContextVar`` per call and does nothin
 from __future__ import annotations
 
 import functools
-import inspect
 from contextvars import ContextVar, Token
 from types import MappingProxyType, TracebackType
 from typing import Any, Callable, Dict, List, Mapping, Type, TypeVar, cast
@@ -64,6 +63,8 @@ class context:  # lower case, like contextlib's helpers: it reads as a phrase
 
     def __call__(self, function: F) -> F:
         values = self._values
+        import inspect  # on first use as a decorator: inspect is a slow import
+
         if inspect.iscoroutinefunction(function):
 
             @functools.wraps(function)

@@ -1,6 +1,6 @@
 """Exceptions raised by amplitude_legacy.
 
-The hierarchy::
+The hierarchy:
 
     AmplitudeError                 base of everything this package raises
     ├── OptionsError (ValueError)  an option has an unknown name, a wrong type or a bad value

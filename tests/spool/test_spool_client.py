@@ -98,7 +98,7 @@ def test_permanent_failures_are_never_spooled(collector: Collector, tmp_path: Pa
         assert client.logEvent(event(0)).result(5).reason == "invalid"
         assert client.stats().spooled == 0
         assert client.getOptions().spool_path is not None
-        assert client._worker.spool is not None and client._worker.spool.count() == 0
+        assert client._worker.keeper.spool.count() == 0
     finally:
         client.shutdown(2)
 
@@ -147,7 +147,7 @@ def test_always_mode_acks_delivered_events(collector: Collector, tmp_path: Path)
     try:
         futures = [client.logEvent(event(i)) for i in range(20)]
         assert all(f.result(5).status is Status.SUCCESS for f in futures)
-        assert client._worker.spool is not None and client._worker.spool.count() == 0
+        assert client._worker.keeper.spool.count() == 0
     finally:
         client.shutdown(2)
 
@@ -201,7 +201,7 @@ def test_retry_class_deliveries_leave_the_spool(collector: Collector, tmp_path: 
     try:
         futures = [client.logEvent(event(i)) for i in range(5)]
         assert all(f.result(5).status is Status.SUCCESS for f in futures)
-        assert client._worker.spool is not None and client._worker.spool.count() == 0
+        assert client._worker.keeper.spool.count() == 0
     finally:
         client.shutdown(2)
 

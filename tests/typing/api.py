@@ -62,9 +62,7 @@ def options_in_effect(client: NodeClient) -> int:
     timeouts: Sequence[float] = options.retry_timeouts
     legacy: Dict[str, Any] = options.to_legacy_dict()
     assert url and legacy and timeouts is not None
-    # dataclasses-json adds from_dict/to_dict at run time, invisibly to mypy: ignored until
-    # Options declares them (then strict mypy flags this ignore as unused).
-    same: Options = Options.from_dict({"maxCachedEvents": 20000})  # type: ignore[attr-defined]
+    same: Options = Options.from_dict({"maxCachedEvents": 20000})
     return options.max_cached_events + same.max_cached_events
 
 

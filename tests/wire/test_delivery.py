@@ -466,9 +466,10 @@ def test_burst_of_failures_logs_one_line(
 
 
 def test_one_request_on_the_wire_at_a_time(make_client: MakeClient, collector: Collector) -> None:
-    """The next batch is encoded while a request waits, but only sent after its answer."""
+    """maxConcurrentRequests 1: the next batch is encoded while a request waits, but only sent
+    after its answer."""
     collector.script(Delay(0.3))
-    client = make_client()
+    client = make_client(max_concurrent_requests=1)
     client.logEvent(event(0))
     collector.wait_for_requests(1, timeout=3)
     for i in range(1, 11):
@@ -477,3 +478,20 @@ def test_one_request_on_the_wire_at_a_time(make_client: MakeClient, collector: C
     first, second = collector.requests[:2]
     assert second.time - first.time >= 0.29
     assert len(collector.events) == 11
+
+
+def test_requests_overlap_up_to_the_limit(make_client: MakeClient, collector: Collector) -> None:
+    """maxConcurrentRequests 2: a second full batch goes out while the first waits; a third
+    waits for a free slot."""
+    collector.script(Delay(0.5), Delay(0.5), Delay(0.5))
+    client = make_client(max_concurrent_requests=2)
+    for batch in range(3):
+        for i in range(2000):  # a full batch goes out even while another request waits
+            client.logEvent(event(batch * 2000 + i))
+        if batch < 2:
+            collector.wait_for_requests(batch + 1, timeout=5)
+    assert client.flush(10).pending == 0
+    first, second, third = collector.requests[:3]
+    assert second.time - first.time < 0.4  # overlapped with the first
+    assert third.time - first.time >= 0.45  # waited for a free slot
+    assert len(collector.events) == 6000
