@@ -21,7 +21,7 @@ In production, serve ``create_app(client)`` with your WSGI server; the client fl
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from flask import Flask, Request, jsonify, request
 from flask.wrappers import Response
@@ -34,7 +34,7 @@ from amplitude_legacy.testing import target_from_env
 HEALTH_ROUTES = ["/healthz", "/readyz"]
 
 
-def user_id_from_header(req: Request) -> Optional[str]:
+def user_id_from_header(req: Request) -> str | None:
     """The request event's user id; a real app would read its session or auth token."""
     return req.headers.get("X-User-Id")
 
