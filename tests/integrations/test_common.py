@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import ctypes
 import importlib
 import inspect
 import logging
 import multiprocessing
+import os
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from typing import Any, List
 
 import pytest
@@ -137,6 +141,37 @@ def test_process_client_builds_once_per_process(collector: Collector) -> None:
     assert [e["event_type"] for e in collector.events] == ["From Child"]
     assert holder.close(1) is not None and not holder.built
     assert holder.close(1) is None
+
+
+def test_process_client_survives_a_fork_without_python_hooks(collector: Collector) -> None:
+    """A C-level fork (uWSGI without lazy-apps): the child builds its own client and sends."""
+    holder = ProcessClient(
+        lambda: Amplitude.create_instance(API_KEY, server_url=collector.http_api_url)
+    )
+    parent_client = holder.get()
+    assert parent_client.logEvent({"event_type": "Parent", "user_id": "user-00001"}).result(5)
+    read_end, write_end = os.pipe()
+    pid = ctypes.CDLL(None).fork()  # libc's fork: Python's register_at_fork hooks do not run
+    if pid == 0:  # the child: report through the pipe, never return into pytest
+        try:
+            client = holder.get()
+            client.logEvent({"event_type": "Child", "user_id": "user-00002"})
+            result = client.flush(5)
+            os.write(write_end, f"{client is not parent_client} {result.pending}".encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    deadline = time.monotonic() + 20
+    while os.waitpid(pid, os.WNOHANG) == (0, 0):  # a child stuck on an inherited lock fails
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            raise AssertionError("the forked child did not finish")
+        time.sleep(0.01)
+    with os.fdopen(read_end) as report:
+        assert report.read() == "True 0"
+    assert sorted(e["event_type"] for e in collector.events) == ["Child", "Parent"]
+    holder.close(1)
 
 
 def test_process_client_sources_are_checked() -> None:
