@@ -6,8 +6,10 @@ child process of its own:
 * **Django, Flask, FastAPI** through the framework's test client: 10,000 requests to a trivial
   view, without the integration, with it (context only, the default), and with it logging a
   request event per request. The same apps are also driven without the test client (a WSGI
-  call with a prepared environ; an ASGI call on one event loop), where the integration's share
-  of each request is larger and the noise smaller.
+  call with a prepared environ; an ASGI call on one event loop), and the integration is run
+  alone around a trivial next layer (Django: a function returning a prepared response; Flask:
+  a request context with its hooks; ASGI: an app that answers at once), which isolates its
+  own cost from the framework's and the test client's.
 * **``Amplitude.context``**: ``logEvent`` outside any context and inside
   ``with Amplitude.context(route=..., request_id=...)``, and the cost of entering and leaving
   a context.
@@ -97,6 +99,18 @@ def _rounds(
     return out
 
 
+def _scaled(rows: Dict[str, Any], batch: int) -> Dict[str, Any]:
+    """Rows of ``_rounds`` whose calls each did ``batch`` operations, per operation."""
+    for row in rows.values():
+        for prefix in ("", "wall_"):
+            for key in ("best_us", "median_us", "overhead_best_us", "overhead_median_us"):
+                row[prefix + key] = round(row[prefix + key] / batch, 4)
+            row[prefix + "rounds_us"] = [round(v / batch, 4) for v in row[prefix + "rounds_us"]]
+        row["calls"] *= batch
+        row["warmup"] *= batch
+    return rows
+
+
 def _queued_client(collector: Any) -> Any:
     import amplitude_legacy as Amplitude
 
@@ -140,9 +154,11 @@ def bench_django(total: int, rounds: int, collector: Any) -> Dict[str, Any]:
     django.setup()
     from django.core.handlers.wsgi import WSGIHandler
     from django.http import HttpResponse
-    from django.test import Client, override_settings
+    from django.test import Client, RequestFactory, override_settings
     from django.urls import path
     from werkzeug.test import EnvironBuilder
+
+    from amplitude_legacy.integrations.django import AmplitudeMiddleware
 
     urlpatterns.append(path("bench", lambda request: HttpResponse("ok")))
 
@@ -163,17 +179,28 @@ def bench_django(total: int, rounds: int, collector: Any) -> Dict[str, Any]:
     def start_response(status: str, headers: Any) -> None:
         pass
 
+    # The middleware alone: a trivial next layer that answers a prepared response.
+    request = RequestFactory().get("/bench", HTTP_X_AMPLITUDE_DEVICE_ID="device-bench-0001")
+    response = HttpResponse("ok")
+
+    def answer(request: Any) -> Any:
+        return response
+
+    alone: Dict[str, Call] = {}
     for name, (chain, amplitude) in configs.items():
         with override_settings(MIDDLEWARE=chain, AMPLITUDE=amplitude):
             http = Client(**{"HTTP_X_AMPLITUDE_DEVICE_ID": DEVICE["X-Amplitude-Device-Id"]})
             http.get("/bench")  # loads the middleware under these settings
             handler = WSGIHandler()
+            layer = AmplitudeMiddleware(answer) if chain else answer
         test_clients[name] = lambda http=http: http.get("/bench")
         handlers[name] = lambda handler=handler: handler(dict(environ), start_response)
+        alone[name] = lambda layer=layer: layer(request)
     between = _flusher(clients)
     result = {
         "test client": _rounds(test_clients, total, rounds, between),
         "WSGI call": _rounds(handlers, total, rounds, between),
+        "middleware alone": _rounds(alone, total, rounds, between),
     }
     result["setup_requests"] = 1  # the request that loaded the middleware, per variant
     result["delivered"] = _deliver(clients, collector)
@@ -182,7 +209,7 @@ def bench_django(total: int, rounds: int, collector: Any) -> Dict[str, Any]:
 
 def bench_flask(total: int, rounds: int, collector: Any) -> Dict[str, Any]:
     """Flask's test client and a direct WSGI call, without and with the extension."""
-    from flask import Flask
+    from flask import Flask, Response
     from werkzeug.test import EnvironBuilder
 
     from amplitude_legacy.integrations.flask import FlaskAmplitude
@@ -212,10 +239,19 @@ def bench_flask(total: int, rounds: int, collector: Any) -> Dict[str, Any]:
         http = app.test_client()
         test_clients[name] = lambda http=http: http.get("/bench", headers=DEVICE)
     wsgi = {n: (lambda app=app: app(dict(environ), start_response)) for n, app in apps.items()}
+    ok = Response("ok")
+
+    def hooks(app: Flask) -> None:
+        """The extension alone: a request context with the hooks, no view."""
+        with app.request_context(dict(environ)):
+            app.process_response(app.preprocess_request() or ok)
+
+    alone = {n: (lambda app=app: hooks(app)) for n, app in apps.items()}
     between = _flusher(clients)
     result = {
         "test client": _rounds(test_clients, total, rounds, between),
         "WSGI call": _rounds(wsgi, total, rounds, between),
+        "extension alone": _rounds(alone, total, rounds, between),
     }
     result["delivered"] = _deliver(clients, collector)
     return result
@@ -270,6 +306,25 @@ def bench_fastapi(total: int, rounds: int, collector: Any) -> Dict[str, Any]:
     asgi = {n: (lambda app=app: loop.run_until_complete(app(dict(scope), receive, send)))
             for n, app in apps.items()}  # fmt: skip
     result["ASGI call"] = _rounds(asgi, total, rounds, between)
+
+    async def trivial(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    layers = {
+        "without": trivial,
+        "with (context)": AmplitudeMiddleware(trivial, client=clients[0]),
+        "with (+ request event)": AmplitudeMiddleware(
+            trivial, client=clients[1], request_event="Request Handled"
+        ),
+    }
+
+    async def repeat(app: Any) -> None:  # 100 calls per loop entry: the loop's cost stays out
+        for _ in range(100):
+            await app(dict(scope), receive, send)
+
+    alone = {n: (lambda app=app: loop.run_until_complete(repeat(app))) for n, app in layers.items()}
+    result["middleware alone"] = _scaled(_rounds(alone, max(1, total // 100), rounds, between), 100)
     loop.close()
     result["delivered"] = _deliver(clients, collector)
     return result
@@ -292,14 +347,11 @@ def bench_context(total: int, rounds: int, collector: Any) -> Dict[str, Any]:
 
     # logEvent inside a context: 100 calls per entered context, timed per call.
     calls = max(1000, total * 10)
-    per = _rounds({"outside": lambda: [outside() for _ in range(100)], "inside": inside},
-                  calls // 100, rounds, _flusher([client]))  # fmt: skip
-    for row in per.values():
-        for prefix in ("", "wall_"):
-            for key in ("best_us", "median_us", "overhead_best_us", "overhead_median_us"):
-                row[prefix + key] = round(row[prefix + key] / 100, 4)
-            row[prefix + "rounds_us"] = [round(v / 100, 4) for v in row[prefix + "rounds_us"]]
-        row["calls"] *= 100
+    per = _scaled(
+        _rounds({"outside": lambda: [outside() for _ in range(100)], "inside": inside},
+                calls // 100, rounds, _flusher([client])),
+        100,
+    )  # fmt: skip
     client.flush(120)
 
     def noop() -> None:

@@ -22,11 +22,12 @@ def test_smallest_integrations_benchmark_run(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     result = json.loads(out.read_text())
     drivers = {
-        "django": ["test client", "WSGI call"],
-        "flask": ["test client", "WSGI call"],
-        "fastapi": ["test client", "ASGI call"],
+        "django": ["test client", "WSGI call", "middleware alone"],
+        "flask": ["test client", "WSGI call", "extension alone"],
+        "fastapi": ["test client", "ASGI call", "middleware alone"],
     }
     for framework, names in drivers.items():
+        assert [k for k, v in result[framework].items() if isinstance(v, dict)] == names
         logged = result[framework].get("setup_requests", 0)
         for driver in names:
             rows = result[framework][driver]
