@@ -48,6 +48,7 @@ setup(
             "gevent>=21",
             # integrations (real frameworks, a real Celery worker on a real Redis)
             "django>=4.2",
+            "flask-login>=0.6",
             "fastapi>=0.100",
             "starlette>=0.27",
             "httpx2",

@@ -72,11 +72,12 @@ def flask_login_user_id(request: Request) -> str | None:
         request: the current request (unused: Flask-Login reads its own context).
 
     Returns:
-        ``current_user.get_id()`` when Flask-Login is imported and the user is
-        authenticated, else ``None``. Flask-Login is never imported by this function.
+        ``current_user.get_id()`` when the app uses Flask-Login (it has a ``LoginManager``)
+        and the user is authenticated, else ``None``. Flask-Login is never imported by this
+        function.
     """
     flask_login = sys.modules.get("flask_login")
-    if flask_login is None:
+    if flask_login is None or getattr(current_app, "login_manager", None) is None:
         return None
     user = flask_login.current_user
     if not user or not user.is_authenticated:

@@ -209,3 +209,55 @@ def test_bad_configuration_is_a_value_error() -> None:
 
 def _raise(request: Any) -> str:
     raise RuntimeError("no user id today")
+
+
+def test_default_user_id_comes_from_flask_login(
+    options: Dict[str, Any], collector: Collector
+) -> None:
+    """With Flask-Login in use, the request event's user_id is current_user.get_id()."""
+    import flask_login
+
+    class User(flask_login.UserMixin):
+        def __init__(self, user_id: str) -> None:
+            self.id = user_id
+
+    app = make_app(
+        AMPLITUDE_API_KEY=API_KEY,
+        AMPLITUDE_OPTIONS=options,
+        AMPLITUDE_REQUEST_EVENT="Request Handled",
+        SECRET_KEY="tests-only-secret",
+    )
+    login = flask_login.LoginManager(app)
+    login.request_loader(
+        lambda req: User(req.headers["X-User"]) if "X-User" in req.headers else None
+    )
+    FlaskAmplitude(app)
+    http = app.test_client()
+    http.get("/items/1", headers={"X-User": "user-alice"})
+    http.get("/items/2", headers={"X-Amplitude-Device-Id": "device-abcdef"})  # anonymous
+    amplitude_client = app.extensions[EXTENSION_KEY].clients.get()
+    amplitude_client.flush(5)
+    amplitude_client.shutdown(1)
+    by_user, by_device = collector.events
+    assert by_user["user_id"] == "user-alice"
+    assert "user_id" not in by_device and by_device["device_id"] == "device-abcdef"
+    assert app.extensions[EXTENSION_KEY].errors == 0
+
+
+def test_flask_login_loaded_but_unused_is_not_a_failure(
+    options: Dict[str, Any], collector: Collector, extensions: List[FlaskAmplitude]
+) -> None:
+    """Flask-Login imported by something else, this app without a LoginManager: no error."""
+    import flask_login  # noqa: F401 - only its presence in sys.modules matters
+
+    app = make_app(
+        AMPLITUDE_API_KEY=API_KEY, AMPLITUDE_OPTIONS=options, AMPLITUDE_REQUEST_EVENT="Request"
+    )
+    extension = FlaskAmplitude(app)
+    extensions.append(extension)
+    app.test_client().get("/items/1", headers={"X-Amplitude-Device-Id": "device-abcdef"})
+    with app.app_context():
+        assert extension.errors == 0
+        extension.client.flush(5)
+    [event] = collector.events
+    assert "user_id" not in event
