@@ -1,10 +1,12 @@
 """Event encoding and request bodies: each event is encoded once, on the worker.
 
-``encode_json`` turns one value into compact JSON bytes: ``orjson`` when the ``speed`` extra is
-installed, else the standard library's C encoder called directly. ``JSONEncoder.encode`` costs a
-few microseconds per call in Python-level set-up before the C code runs; at the default install
-encoding is most of the worker's CPU, so the C encoder is built once and called as is (it has
-been in CPython's ``json.encoder`` for many years; the pure-Python encoder is the fallback).
+``encoder()`` is the function that turns one value into compact JSON bytes: ``orjson`` when the
+``speed`` extra is installed, else the standard library's C encoder called directly. It is
+chosen on first use (importing orjson also imports uuid and datetime: not at package import).
+``JSONEncoder.encode`` costs a few microseconds per call in Python-level set-up before the C
+code runs; at the default install encoding is most of the worker's CPU, so the C encoder is
+built once and called as is (it has been in CPython's ``json.encoder`` for many years; the
+pure-Python encoder is the fallback).
 
 ``Wire`` holds what every body of a client shares: the ``api_key``/``options`` frame around the
 events, the size limits and gzip. A body is ``prefix + b",".join(events) + suffix``, so a retry
@@ -16,7 +18,7 @@ from __future__ import annotations
 import json
 from typing import Any, Callable, Mapping, Sequence
 
-__all__ = ["MAX_EVENTS_PER_REQUEST", "Wire", "encode_event", "encode_json"]
+__all__ = ["MAX_EVENTS_PER_REQUEST", "Wire", "encode_event", "encode_json", "encoder"]
 
 #: The API's event limit per request.
 MAX_EVENTS_PER_REQUEST = 2000
@@ -43,16 +45,25 @@ def _stdlib_encoder() -> Callable[[Any], bytes]:
     return encode
 
 
-def _load_encoder() -> Callable[[Any], bytes]:
-    """orjson when installed (the ``speed`` extra), else the standard library."""
-    try:
-        import orjson  # type: ignore[import-not-found, unused-ignore]
-    except ImportError:
-        return _stdlib_encoder()
-    return orjson.dumps  # type: ignore[no-any-return, unused-ignore]
+_encoder: Callable[[Any], bytes] | None = None
 
 
-encode_json = _load_encoder()
+def encoder() -> Callable[[Any], bytes]:
+    """The JSON encoder: orjson when installed (the ``speed`` extra), else the stdlib's."""
+    global _encoder
+    if _encoder is None:
+        try:
+            import orjson  # type: ignore[import-not-found, unused-ignore]
+
+            _encoder = orjson.dumps
+        except ImportError:
+            _encoder = _stdlib_encoder()
+    return _encoder
+
+
+def encode_json(value: Any) -> bytes:
+    """``value`` as compact JSON bytes (``encoder()``; hot loops hold that function instead)."""
+    return encoder()(value)
 
 
 def encode_event(event: Mapping[str, Any]) -> bytes:
@@ -63,15 +74,16 @@ def encode_event(event: Mapping[str, Any]) -> bytes:
             field that fails (a value changed after ``logEvent``, an integer beyond 64 bits
             with orjson, ...).
     """
+    encode = encoder()
     try:
-        return encode_json(event)
+        return encode(event)
     except Exception as exc:
         from amplitude_legacy._errors import InvalidEventError
 
         field, reason = "", f"{type(exc).__name__}: {exc}"
         for key, value in event.items():
             try:
-                encode_json(value)
+                encode(value)
             except Exception as inner:
                 field, reason = str(key), f"{type(inner).__name__}: {inner}"
                 break

@@ -11,7 +11,6 @@ from __future__ import annotations
 import itertools
 import math
 import os
-import uuid
 from typing import Any, Mapping, Tuple
 
 from amplitude_legacy._version import __version__
@@ -346,7 +345,11 @@ class InsertIdGenerator:
             os.register_at_fork(after_in_child=self._reset)
 
     def _reset(self) -> None:
-        self._format = str(uuid.uuid4())[:24] + "%012x"
+        # The first 24 characters of a random (version 4) UUID, from os.urandom: the uuid
+        # module pulls in platform and datetime, and import time matters.
+        r = os.urandom(10).hex()
+        variant = "89ab"[int(r[16], 16) & 3]
+        self._format = f"{r[:8]}-{r[8:12]}-4{r[13:16]}-{variant}{r[17:20]}-" + "%012x"
         self._counter = itertools.count()
         self._pid = os.getpid()
 

@@ -17,7 +17,7 @@ import time
 from typing import TYPE_CHECKING, Any, Callable, List, Sequence
 
 from amplitude_legacy._delivery import Answer, Delivery, transport_for
-from amplitude_legacy._encoding import Wire, encode_event, encode_json
+from amplitude_legacy._encoding import Wire, encode_event, encoder
 from amplitude_legacy._errors import InvalidEventError
 from amplitude_legacy._event import Event, complete_annotation
 from amplitude_legacy._keeper import SPOOL_LEASE, NoSpool, SpoolKeeper
@@ -241,7 +241,7 @@ class Worker:
         wire = self.wire
         limit = wire.max_bytes - wire.overhead  # one event alone must fit a request
         bad: List[Report] = []
-        encode = encode_json
+        encode = encoder()
         for item in self.ledger.stage(wire.max_events):
             event = complete_annotation(item.event)
             try:

@@ -82,7 +82,7 @@ class Ours(Adapter):
         from amplitude_legacy import _encoding
 
         self._version = getattr(amplitude_legacy, "__version__", "?")
-        self._json = "orjson" if _encoding.encode_json.__module__ == "orjson" else "stdlib"
+        self._json = "orjson" if _encoding.encoder().__module__ == "orjson" else "stdlib"
         options: Dict[str, Any] = dict(params.get("options") or {})
         if params.get("gzip"):
             options["gzip"] = True
