@@ -85,7 +85,7 @@ class Item:
 class Batch:
     """Events that travel together: a first send, a resend, or a scheduled retry."""
 
-    __slots__ = ("due", "expedited", "items", "low", "retries", "spool", "state")
+    __slots__ = ("due", "expedited", "items", "low", "retries", "spool")
 
     def __init__(self, items: List[Item], retries: int = 0, expedited: int = -1) -> None:
         self.items = items
@@ -93,7 +93,6 @@ class Batch:
         self.expedited = expedited  # the newest flush target that cut this backoff short
         self.due = 0.0
         self.low: float = min(item.seq for item in items)  # flush checks read it often
-        self.state = State.BATCHED
         self.spool = False  # taken back from the spool (a backlog shares the request slots)
 
     def keep(self, wanted: Callable[[Item], bool]) -> None:
@@ -246,7 +245,7 @@ class Ledger:
 
     @property
     def settled(self) -> bool:
-        """Nothing accepted is unresolved (lock-free: a flush's fast path)."""
+        """Nothing accepted is unresolved: a flush's fast path (one short lock, no wait)."""
         return not self.intake and self.outstanding() == 0
 
     def outstanding(self, before: float = _INF) -> int:
@@ -293,7 +292,7 @@ class Ledger:
 
     # ------------------------------------------------------------------ the worker's loop
 
-    def next_step(self) -> Tuple[Step, View]:
+    def next_step(self) -> Step:
         """Wait until there is something to do, and say what (the worker's only wait)."""
         cond = self.cond
         with cond:
@@ -308,7 +307,7 @@ class Ledger:
                 view = self._view(now)
                 step, until = next_step(view)
                 if step is not Step.WAIT:
-                    return step, view
+                    return step
                 self.wake_on_next = view.queued == 0
                 busy = view.in_flight + view.ready > view.spool_batches
                 self.wake_at = min(self.batch_size, self.max_cached) if busy else self.max_cached
@@ -404,7 +403,6 @@ class Ledger:
         """SUBMIT: the next ready batch goes on the wire."""
         with self.cond:
             batch = self._ready.popleft()
-            batch.state = State.ON_WIRE
             self._wire.append(batch)
             return batch
 
@@ -442,7 +440,6 @@ class Ledger:
             now = self.clock()
             while self._waiting and self._waiting[0].due <= now:
                 batch = heapq.heappop(self._waiting)
-                batch.state = State.BATCHED
                 self._ready.append(batch)
 
     # ------------------------------------------------------------------ applying answers
@@ -534,7 +531,6 @@ class Ledger:
         newest = max((r.target for r in self._flushes), default=-1)
         if retry.expedited < 0 and newest > retry.low:
             retry.due, retry.expedited = self.clock(), newest
-        retry.state = State.RETRY_WAIT
         heapq.heappush(self._waiting, retry)
 
     def _cut_backoffs(self, now: float) -> None:

@@ -203,7 +203,7 @@ class Worker:
     def _run(self) -> None:
         ledger = self.ledger
         while True:
-            step, _ = ledger.next_step()
+            step = ledger.next_step()
             if step is Step.STOP:
                 self._stop()
                 return

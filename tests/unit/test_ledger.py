@@ -200,7 +200,7 @@ def test_a_flush_cuts_each_backoff_short_once() -> None:
     failure = Decision(Action.BACKOFF, Status.FAILED, 503)
     answer(ledger, failure, Response(Status.FAILED, 503))
     assert ledger.request_flush() is not None
-    assert ledger.next_step()[0] is Step.PROMOTE  # cut short: due now
+    assert ledger.next_step() is Step.PROMOTE  # cut short: due now
     ledger.promote_due()
     answer(ledger, failure, Response(Status.FAILED, 503))
     assert ledger.view().retry_due == pytest.approx(clock.now + 0.2)  # not again
