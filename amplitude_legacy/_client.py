@@ -245,7 +245,8 @@ class NodeClient(PluginApiMixin):
             return resolved(SKIPPED_RESPONSE)
         if self._closed:
             return self._after_shutdown(event)
-        ev = Event(event) if type(event) is dict or isinstance(event, Mapping) else None
+        # dict (and Event) first: isinstance against the Mapping ABC costs ~0.5 µs
+        ev = Event(event) if isinstance(event, (dict, Mapping)) else None
         if ev is None:
             return self._reject(
                 event,
