@@ -113,6 +113,7 @@ class NodeClient(PluginApiMixin):
         # disabled / dryRun: events stop after validation (read on every call: keep local)
         self._not_sending = self._options.disabled or self._options.dry_run
         self._closed = False
+        self._shut = threading.Event()  # set when the first shutdown() has finished
         self._warned_closed = False
         self._lock = threading.Lock()
         self._counters = Counters()
@@ -561,7 +562,9 @@ class NodeClient(PluginApiMixin):
             timeout: seconds for the final flush; ``None`` waits until done.
 
         Returns:
-            The ``FlushResult`` of the final flush (``FlushResult()`` on a second call).
+            The ``FlushResult`` of the final flush. A second call does nothing more: it
+            waits for the first one to finish (another thread, a signal handler), within its
+            own ``timeout``, and returns ``FlushResult()`` (or what is still pending).
 
         Examples:
             >>> client.shutdown(timeout=10)
@@ -569,17 +572,24 @@ class NodeClient(PluginApiMixin):
         deadline = deadline_after(timeout)
         self._check_fork()
         with self._lock:
-            if self._closed:
-                return FlushResult()
+            first = not self._closed
             self._closed = True
-        _lifecycle.forget(self)
-        if self._signals is not None:
-            self._signals.uninstall()
-        result = self._worker.shutdown(timeout)
-        if self._routes:
-            result = _combined(result, self._routes.values(), "shutdown", deadline)
-        if self._plugins:
-            self._call_plugins("teardown")
+        if not first:
+            left = None if deadline == float("inf") else max(0.0, deadline - time.monotonic())
+            if self._shut.wait(left):
+                return FlushResult()  # nothing more was done by this call
+            return FlushResult(pending=self._ledger.outstanding(), timed_out=True)
+        try:
+            if self._signals is not None:
+                self._signals.uninstall()
+            result = self._worker.shutdown(timeout)
+            if self._routes:
+                result = _combined(result, self._routes.values(), "shutdown", deadline)
+            if self._plugins:
+                self._call_plugins("teardown")
+        finally:
+            _lifecycle.forget(self)  # now: until here the exit hook may still be waiting on it
+            self._shut.set()
         return result
 
     def stats(self) -> ClientStats:
@@ -599,9 +609,8 @@ class NodeClient(PluginApiMixin):
     # ------------------------------------------------------------------ fork
 
     def _shutdown_at_exit(self) -> None:
-        """The exit hook's part for this client: shut down within ``exitFlushTimeout``."""
-        if self._closed:
-            return
+        """The exit hook's part for this client: shut down within ``exitFlushTimeout`` (or
+        wait that long for a shutdown already under way, e.g. ``init`` replacing it)."""
         bound = self._options.exit_flush_timeout
         result = self.shutdown(bound)
         if result.pending:

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from amplitude_legacy._options import Options
     from amplitude_legacy._transport import Transport
 
-__all__ = ["Answer", "Delivery", "Strategy", "retry_strategy", "transport_for"]
+__all__ = ["NOT_STARTED", "Answer", "Delivery", "Strategy", "retry_strategy", "transport_for"]
 
 
 class Strategy(NamedTuple):
@@ -118,7 +118,8 @@ class Answer(NamedTuple):
     started: bool = True  #: False: the request never started (shutdown's deadline)
 
 
-_NOT_STARTED = Answer(Decision(Action.BACKOFF, Status.UNKNOWN), Response(Status.UNKNOWN), False)
+#: The answer for a batch whose request never began (shutdown's deadline had passed).
+NOT_STARTED = Answer(Decision(Action.BACKOFF, Status.UNKNOWN), Response(Status.UNKNOWN), False)
 
 
 def _redacted(decision: Decision, api_key: str) -> Decision:
@@ -160,14 +161,14 @@ class Delivery:
     def send(self, events: List[Event], encoded: List[bytes], not_after: float) -> Answer:
         """Put one batch on the wire and classify what came back (on an I/O thread).
 
+        Never raises: whatever the transport or a ``retryClass`` raises becomes the answer.
+
         Args:
             events: the batch's events (the answer's indices refer to them).
             encoded: each event's bytes.
-            not_after: shutdown's deadline: no request starts after it, and none lasts past it.
+            not_after: shutdown's deadline: the request lasts no longer than it.
         """
         now = time.monotonic()
-        if now >= not_after:
-            return _NOT_STARTED
         custom = self.strategy.custom
         if custom is not None:
             return self._send_with_retry_class(custom, events)
@@ -210,7 +211,7 @@ class Delivery:
             known = {s.value for s in Status}
             status = Status(str(status)) if status is not None and str(status) in known else None
             response = Response(status or Status.UNKNOWN, int(code))
-        except Exception as exc:
+        except BaseException as exc:  # even SystemExit or a gevent Timeout: a failed batch
             import logging
 
             logging.getLogger("amplitude_legacy").exception(

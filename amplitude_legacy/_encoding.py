@@ -27,6 +27,11 @@ MAX_BODY_BYTES = 1_000_000
 MAX_BATCH_BODY_BYTES = 20_000_000
 
 
+def _refuse(value: Any) -> Any:
+    """The C encoder's ``default``: a value JSON cannot hold."""
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
 def _stdlib_encoder() -> Callable[[Any], bytes]:
     from json import encoder
 
@@ -34,9 +39,12 @@ def _stdlib_encoder() -> Callable[[Any], bytes]:
     if make is None:  # no C accelerator (PyPy, some builds): the public API
         dumps = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
         return lambda value: dumps(value).encode()
-    # markers={} keeps the circular-reference check; allow_nan=False refuses NaN/inf as the
-    # API does. The C encoder returns a list of str chunks.
-    chunks = make({}, None, encoder.encode_basestring_ascii, None, ":", ",", False, False, False)
+    # No circular-reference markers: a shared markers dict is left holding the containers of
+    # any encode that fails midway, and every later event sharing one of them would then fail
+    # as "circular" (validation bounds nesting at 40, so a real cycle ends in RecursionError).
+    # allow_nan=False refuses NaN/inf as the API does. The C encoder returns str chunks.
+    chunks = make(None, _refuse, encoder.encode_basestring_ascii, None, ":", ",", False, False,
+                  False)  # fmt: skip
     join = "".join
 
     def encode(value: Any) -> bytes:

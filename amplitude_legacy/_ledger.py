@@ -33,7 +33,7 @@ from __future__ import annotations
 import heapq
 import threading
 import time
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections import deque
 from enum import Enum
 from itertools import accumulate
@@ -52,6 +52,8 @@ __all__ = ["Batch", "FlushRequest", "Item", "Ledger", "Outcomes", "State"]
 
 _INF = float("inf")
 _DATA = attrgetter("data")
+#: Seqs of events taken back from the spool start here, past any caller's event.
+_SPOOL_SEQ = 2**62
 _PLUS_ONE = (1).__add__
 #: The longest single wait; every deadline is re-checked after it (and huge timeouts overflow).
 MAX_WAIT = 3600.0
@@ -85,20 +87,24 @@ class Item:
 class Batch:
     """Events that travel together: a first send, a resend, or a scheduled retry."""
 
-    __slots__ = ("due", "expedited", "items", "low", "retries", "spool")
+    __slots__ = ("cut_short", "due", "items", "retries", "spool", "started")
 
-    def __init__(self, items: List[Item], retries: int = 0, expedited: int = -1) -> None:
-        self.items = items
+    def __init__(self, items: List[Item], retries: int = 0, cut_short: bool = False) -> None:
+        self.items = items  # in seq order, always: every move keeps the order
         self.retries = retries  # retries already made for these events
-        self.expedited = expedited  # the newest flush target that cut this backoff short
+        self.cut_short = cut_short  # a flush already cut one of its backoffs short
         self.due = 0.0
-        self.low: float = min(item.seq for item in items)  # flush checks read it often
         self.spool = False  # taken back from the spool (a backlog shares the request slots)
+        self.started = False  # its request began (an I/O thread called the transport)
+
+    @property
+    def low(self) -> float:
+        """The smallest seq in the batch (its first: items stay in seq order)."""
+        return self.items[0].seq if self.items else _INF
 
     def keep(self, wanted: Callable[[Item], bool]) -> None:
-        """Keep only the items ``wanted`` accepts (the low watermark follows)."""
+        """Keep only the items ``wanted`` accepts."""
         self.items = [item for item in self.items if wanted(item)]
-        self.low = min((item.seq for item in self.items), default=_INF)
 
     def __lt__(self, other: Batch) -> bool:  # heap order: soonest first, then oldest events
         return (self.due, self.low) < (other.due, other.low)
@@ -180,8 +186,9 @@ class Ledger:
         """Fresh state: at start, and in a forked child (the parent keeps its own events).
 
         ``keep_intake``: a fork noticed late (a C-level fork ran no fork hook), so the intake
-        also holds what the child logged since; it is kept (what the parent had queued is
-        sent twice, and Amplitude deduplicates it by ``insert_id``).
+        also holds what the child logged since; it is kept. What the parent had queued is
+        then sent by both processes, each with an ``insert_id`` of its own when the event had
+        none yet: Amplitude may keep it twice (``docs/environments/containers.md``).
         """
         self.cond = threading.Condition(threading.Lock())
         kept = getattr(self, "intake", None) if keep_intake else None
@@ -194,7 +201,8 @@ class Ledger:
         self.closed = False  # the final drain ran: callers reap what they append
         self.closing = False  # shutdown asked the worker to stop
         self.deadline = _INF  # shutdown's deadline: no request starts after it
-        self._taken = 0  # events taken from the intake or the spool so far: the next seq
+        self._taken = 0  # events taken from the intake so far: the next one's seq
+        self._spool_seq = _SPOOL_SEQ  # the next seq of an event taken back from the spool
         self._staged: List[Item] = []  # BATCHED, not yet cut into a batch (by seq)
         self._ready: Deque[Batch] = deque()  # BATCHED, waiting for a request slot
         self._wire: List[Batch] = []  # ON_WIRE, no answer yet
@@ -321,7 +329,9 @@ class Ledger:
 
     def _view(self, now: float) -> View:
         queued = len(self.intake) + len(self._staged)
-        if queued and self._window is None:
+        if self._staged:  # left over from a batch that was full: due already
+            self._window = now if self._window is None else min(self._window, now)
+        elif queued and self._window is None:
             self._window = now + self._interval
         elif not queued:
             self._window = None
@@ -362,12 +372,17 @@ class Ledger:
         return taken
 
     def add_from_spool(self, items: List[Item]) -> None:
-        """POLL_SPOOL: events taken back from the spool become a batch of their own."""
+        """POLL_SPOOL: events taken back from the spool become a batch of their own.
+
+        They are numbered apart, after every number a caller's event can have: they were not
+        logged here, so no flush waits for them, and they never take the numbers that events
+        still in the intake will get (a flush's target counts those).
+        """
         with self.cond:
             self._spool_turn = True
             for item in items:
-                item.seq = self._taken
-                self._taken += 1
+                item.seq = self._spool_seq
+                self._spool_seq += 1
             if items:
                 batch = Batch(items)
                 batch.spool = True
@@ -406,6 +421,16 @@ class Ledger:
             self._wire.append(batch)
             return batch
 
+    def begin(self, batch: Batch) -> bool:
+        """An I/O thread is about to send ``batch``: may it? Not after shutdown's deadline, nor
+        after the final drain. Decided under the lock, so the drain knows which requests began
+        (those may be in Amplitude: ``unknown``) and which never did (``shutdown_timeout``)."""
+        with self.cond:
+            if self.closed or self.clock() >= self.deadline:
+                return False
+            batch.started = True
+            return True
+
     def answered(self, batch: Batch, answer: Any) -> None:
         """An I/O thread is done with ``batch`` (the worker applies the answer, in ``APPLY``)."""
         with self.cond:
@@ -415,17 +440,14 @@ class Ledger:
             self._answered.append((batch, answer))
             self.cond.notify()
 
-    def next_answer(self) -> Tuple[Batch, Any]:
-        """APPLY: the oldest answer not applied yet.
+    def next_answer(self) -> Tuple[Batch, Any] | None:
+        """APPLY: the oldest answer not applied yet (``None``: there is none).
 
         Its batch stays ``ON_WIRE`` (counted, and holding flushes back) until ``apply``,
         ``not_sent`` or ``abandon`` moves its events on.
-
-        Raises:
-            IndexError: there is no answer to apply.
         """
         with self.cond:
-            return self._answered[0]
+            return self._answered[0] if self._answered else None
 
     def _applied(self, batch: Batch) -> None:
         """The answer for ``batch`` is being applied: it leaves ``ON_WIRE`` (lock held)."""
@@ -497,7 +519,7 @@ class Ledger:
     def _resend(self, items: List[Item], batch: Batch) -> None:
         """Back to the front of the ready queue, keeping the batch's retry count (lock held)."""
         if items:
-            self._ready.appendleft(Batch(items, batch.retries, batch.expedited))
+            self._ready.appendleft(Batch(items, batch.retries, batch.cut_short))
 
     def _back_off(
         self,
@@ -524,13 +546,13 @@ class Ledger:
             detail = decision.error or str(decision.status)
             reports.append(("dropped", items, "retries_exhausted", response, detail))
             return
-        retry = Batch(items, batch.retries + 1, batch.expedited)
+        retry = Batch(items, batch.retries + 1, batch.cut_short)
         retry.due = self.clock() + delay
         # A flush that waits for these events cuts one backoff short (not every one: a flush
         # must not burn the whole schedule against a server that is down).
         newest = max((r.target for r in self._flushes), default=-1)
-        if retry.expedited < 0 and newest > retry.low:
-            retry.due, retry.expedited = self.clock(), newest
+        if not retry.cut_short and newest > retry.low:
+            retry.due, retry.cut_short = self.clock(), True
         heapq.heappush(self._waiting, retry)
 
     def _cut_backoffs(self, now: float) -> None:
@@ -538,24 +560,27 @@ class Ledger:
         self._expedite = False
         newest = max((r.target for r in self._flushes), default=-1)
         for batch in self._waiting:
-            if batch.expedited < 0:
-                batch.due, batch.expedited = min(batch.due, now), newest
+            if not batch.cut_short and newest > batch.low:
+                batch.due, batch.cut_short = min(batch.due, now), True
         heapq.heapify(self._waiting)
 
     # ------------------------------------------------------------------ the end
 
-    def drain(self, detail: str) -> None:
-        """The worker stops: resolve everything left. Requests still on the wire whose answer
-        did not come are ``unknown``; the rest is ``shutdown_timeout`` (the spool may keep it).
+    def drain(self) -> None:
+        """The worker stops: resolve everything left. Requests that began and had no answer
+        are ``unknown``; the rest is ``shutdown_timeout`` (the spool may keep it).
         """
         from amplitude_legacy._retry import DropReason
 
         with self.cond:
             self.closed = True
-            left: List[Item] = list(self._staged) + list(self._held)
+            held = self._held
+            left: List[Item] = list(self._staged)
+            on_wire: List[Item] = []
+            for batch in self._wire:  # handed to an I/O thread: did its request begin?
+                (on_wire if batch.started else left).extend(batch.items)
             for batch in [*self._ready, *self._waiting]:
                 left.extend(batch.items)
-            on_wire = [item for batch in self._wire for item in batch.items]
             left.extend(self._take_intake(len(self.intake)))
             self._staged.clear()
             self._held = []
@@ -563,12 +588,17 @@ class Ledger:
             self._waiting = []
             self._wire = []
             left.sort(key=lambda item: item.seq)
-            self._resolving += len(left) + len(on_wire)
+            self._resolving += len(left) + len(on_wire) + len(held)
+            timed_out = self.clock() >= self.deadline
         reports: List[Report] = []
         if on_wire:
             reports.append(("unknown", on_wire, "", None, "no answer before the deadline"))
         if left:
+            detail = "shutdown ran out of time" if timed_out else "the client shut down"
             reports.append(("dropped", left, DropReason.SHUTDOWN_TIMEOUT, None, detail))
+        if held:
+            detail = "held for a later send (OfflineRetryHandler) when the client shut down"
+            reports.append(("dropped", held, DropReason.SHUTDOWN_TIMEOUT, None, detail))
         self._report(reports)
         with self.cond:
             for request in self._flushes:
@@ -581,21 +611,33 @@ class Ledger:
         self.abandon(batch.items, "shutdown_timeout", detail)
 
     def abandon(self, items: List[Item], reason: str, detail: str) -> None:
-        """Drop ``items`` from wherever they are (the worker's last resort: never lose one)."""
+        """Drop ``items`` from wherever they are (the worker's last resort: never lose one).
+
+        Only the ones still here are reported: an outcome that was already reported (a
+        callback raised after it) is never reported twice.
+        """
         gone = {id(item) for item in items}
+        found: List[Item] = []
+
+        def stays(item: Item) -> bool:
+            if id(item) in gone:
+                found.append(item)
+                return False
+            return True
+
         with self.cond:
-            self._staged = [i for i in self._staged if id(i) not in gone]
-            self._held = [i for i in self._held if id(i) not in gone]
+            self._staged = [i for i in self._staged if stays(i)]
+            self._held = [i for i in self._held if stays(i)]
             answered = [batch for batch, _ in self._answered]
             for batch in [*self._ready, *self._wire, *self._waiting, *answered]:
-                batch.keep(lambda item: id(item) not in gone)
+                batch.keep(stays)
             self._ready = deque(b for b in self._ready if b.items)
             self._wire = [b for b in self._wire if b.items]
             self._waiting = [b for b in self._waiting if b.items]
             heapq.heapify(self._waiting)
             self._answered = deque(pair for pair in self._answered if pair[0].items)
-            self._resolving += len(items)
-        self._report([("dropped", list(items), reason, None, detail)])
+            self._resolving += len(found)
+        self._report([("dropped", found, reason, None, detail)])
 
     # ------------------------------------------------------------------ internals (lock held)
 
@@ -619,20 +661,24 @@ class Ledger:
         if not reports:
             return
         outcomes = self._outcomes
-        try:
-            for kind, items, reason, response, detail in reports:
-                if not items:
-                    continue
+        failure: BaseException | None = None
+        for kind, items, reason, response, detail in reports:
+            if not items:
+                continue
+            try:  # one report failing (a callback raised) must not skip the others
                 if kind == "delivered":
                     outcomes.delivered(items, response)
                 elif kind == "unknown":
                     outcomes.unknown(items, detail)
                 else:
                     outcomes.dropped(items, reason, response, detail)
-        finally:
-            with self.cond:
-                self._resolving -= sum(len(r[1]) for r in reports)
-                self._complete_flushes()
+            except BaseException as exc:
+                failure = failure or exc
+        with self.cond:
+            self._resolving -= sum(len(r[1]) for r in reports)
+            self._complete_flushes()
+        if failure is not None:
+            raise failure  # the worker logs it; every outcome above was reported
 
     def _low(self) -> float:
         """The smallest seq not resolved yet, held events aside; inf when nothing is left.
@@ -665,13 +711,20 @@ class Ledger:
 
     def _count(self, before: float) -> int:
         # len() of the intake is read under the GIL: callers append without the lock.
-        count = min(len(self.intake), max(0, int(min(before, 2**62)) - self._taken))
+        count = min(len(self.intake), max(0, int(min(before, _SPOOL_SEQ)) - self._taken))
         groups: List[Sequence[Item]] = [self._staged, self._held]
         groups.extend(b.items for b in (*self._ready, *self._wire, *self._waiting))
         groups.extend(b.items for b, _ in self._answered)
         if before == _INF:
             return count + sum(map(len, groups)) + self._resolving
-        return count + sum(1 for items in groups for item in items if item.seq < before)
+        for items in groups:  # each in seq order: whole groups are counted without a walk
+            if items and items[0].seq < before:
+                count += (
+                    len(items)
+                    if items[-1].seq < before
+                    else bisect_left([item.seq for item in items], before)
+                )
+        return count
 
     def counts(self) -> Dict[State, int]:
         """How many events are in each state now (for tests and ``docs/architecture.md``)."""

@@ -50,8 +50,11 @@ def live_clients() -> List[NodeClient]:
 
 
 def shutdown_in_background(client: NodeClient, timeout: float) -> None:
-    """Shut ``client`` down on a daemon thread (``init`` replacing an instance must not block;
-    the exit hook still bounds it if the process ends first)."""
+    """Shut ``client`` down on a daemon thread (``init`` replacing an instance must not block).
+
+    The client stays live until its shutdown finishes, so if the process ends first the exit
+    hook waits for it, within its ``exitFlushTimeout``.
+    """
     thread = threading.Thread(
         target=client.shutdown, args=(timeout,), name="amplitude_legacy-shutdown", daemon=True
     )

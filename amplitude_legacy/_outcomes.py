@@ -87,8 +87,10 @@ class Reporter:
             )
         self.counters.drop(reason, len(items))
         self._drop_log.record(reason, len(items), detail or response.error)
-        self._on_drop([complete_annotation(item.event) for item in items], reason, response)
-        EventFuture.resolve_all(_futures(items), response)
+        try:
+            self._on_drop([complete_annotation(item.event) for item in items], reason, response)
+        finally:  # even if onDrop raised SystemExit: a future must never stay pending
+            EventFuture.resolve_all(_futures(items), response)
 
     def lost_in_spool(self, events: List[Event], count: int) -> None:
         """``count`` spooled events (``events``, when still readable) were evicted to make

@@ -4,7 +4,9 @@ No threads, no I/O, no clock of its own: ``next_step(view)`` reads a ``View`` (a
 ledger takes under its lock) and returns a ``Step`` and, for ``WAIT``, until when. The rules, in
 priority order:
 
-1. ``STOP`` once shutdown asked for it.
+1. ``STOP`` once shutdown asked for it and nothing is left to send (held events aside), or its
+   deadline has passed. Until then shutdown is a flush: an event accepted while it runs is
+   still sent.
 2. ``APPLY`` an answer that came back (it frees a request slot and resolves futures).
 3. ``PROMOTE`` retries whose time has come (they join the ready batches).
 4. No request starts at or after shutdown's deadline; otherwise:
@@ -74,7 +76,9 @@ def next_step(view: View) -> Tuple[Step, float | None]:
     """
     now = view.now
     if view.closing:
-        return Step.STOP, None
+        left = view.queued + view.ready + view.in_flight + view.answered
+        if now >= view.deadline or (left == 0 and view.retry_due is None):
+            return Step.STOP, None
     if view.answered:
         return Step.APPLY, None
     if view.retry_due is not None and view.retry_due <= now:
@@ -89,9 +93,11 @@ def next_step(view: View) -> Tuple[Step, float | None]:
             timely = view.queued >= view.batch_size
         else:
             timely = view.window is not None and now >= view.window
-        new_due = view.queued > 0 and (view.flushing or view.full or timely)
+        hurry = view.flushing or view.closing or view.full
+        new_due = view.queued > 0 and (hurry or timely)
         spool_due = (
-            view.retry_due is None
+            not view.closing  # no backlog is started at shutdown
+            and view.retry_due is None
             and now >= view.spool_due
             and view.spool_batches < max(1, view.max_in_flight // 2)
         )

@@ -89,4 +89,9 @@ class Sender(Generic[J]):
                     self._threads -= 1
                     return
                 job = self._jobs.popleft()
-            self._run(job)
+            try:
+                self._run(job)
+            except BaseException:  # run() must not raise; if it did, this thread ends counted
+                with cond:
+                    self._threads -= 1
+                raise

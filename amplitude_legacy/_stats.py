@@ -60,8 +60,11 @@ class FlushResult:
         sent: events delivered while the call waited.
         dropped: events dropped while the call waited.
         pending: events logged before the call that were neither delivered nor dropped when
-            it returned (non-zero only on timeout).
-        timed_out: whether the timeout passed first.
+            it returned: on timeout, and for events an ``OfflineRetryHandler`` holds for the
+            next send (a flush sends those once and does not wait for them again).
+        timed_out: whether the flush gave up before everything it waited for was resolved:
+            the timeout passed, or nobody could answer (called on the worker thread, after
+            shutdown, or with no worker thread at interpreter exit).
     """
 
     sent: int = 0

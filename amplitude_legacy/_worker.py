@@ -16,16 +16,16 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable, List, Sequence
 
-from amplitude_legacy._delivery import Answer, Delivery, transport_for
+from amplitude_legacy._delivery import NOT_STARTED, Answer, Delivery, transport_for
 from amplitude_legacy._encoding import Wire, encode_event, encoder
-from amplitude_legacy._errors import InvalidEventError
+from amplitude_legacy._errors import InvalidEventError, TransportError
 from amplitude_legacy._event import LIBRARY, Event, new_insert_id
 from amplitude_legacy._keeper import SPOOL_LEASE, NoSpool, SpoolKeeper
 from amplitude_legacy._ledger import MAX_WAIT, Batch, Ledger, Report
 from amplitude_legacy._options import Options
 from amplitude_legacy._outcomes import Reporter
 from amplitude_legacy._response import Response
-from amplitude_legacy._retry import DropReason
+from amplitude_legacy._retry import DropReason, classify_error
 from amplitude_legacy._scheduler import Step
 from amplitude_legacy._sender import Sender
 from amplitude_legacy._stats import Counters, DropLog, FlushResult
@@ -110,14 +110,8 @@ class Worker:
         self._thread: threading.Thread | None = None
         self._sender: Sender[Batch] = Sender(self._exchange, self.delivery.max_in_flight)
         self.stopped = False  # the thread drained for the last time
-        self.no_thread = False  # the worker thread could not start (interpreter shutdown)
 
     # ------------------------------------------------------------------ the client's side
-
-    @property
-    def started(self) -> bool:
-        """Whether the worker thread was started."""
-        return self._thread is not None or self.no_thread
 
     def start(self) -> None:
         """Start the worker and the first I/O thread (lazily, on the first event)."""
@@ -138,7 +132,6 @@ class Worker:
             log.warning("amplitude_legacy: cannot start the worker thread (interpreter exiting)")
             self._thread = None
             self._sender.stop()
-            self.no_thread = True
 
     def flush(self, timeout: float | None) -> FlushResult:
         """Block until every event accepted before the call is resolved, or ``timeout``."""
@@ -147,7 +140,7 @@ class Worker:
         if ledger.settled:
             return FlushResult()
         on_worker = threading.current_thread() is self._thread
-        if self.stopped or self.no_thread or on_worker or self._thread is None:
+        if self.stopped or on_worker or self._thread is None:  # nobody would answer a flush
             if on_worker:  # a callback would wait on itself
                 log.warning("amplitude_legacy: flush() called on the worker thread; not waiting")
             return FlushResult(pending=ledger.outstanding(), timed_out=True)
@@ -209,7 +202,9 @@ class Worker:
                 return
             try:
                 if step is Step.APPLY:
-                    self._apply(*ledger.next_answer())
+                    answered = ledger.next_answer()
+                    if answered is not None:
+                        self._apply(*answered)
                 elif step is Step.SUBMIT:
                     self._submit(ledger.submit())
                 elif step is Step.FILL:
@@ -224,17 +219,24 @@ class Worker:
                     ledger.abandon(ledger.staged(), DropReason.INTERNAL_ERROR, repr(exc))
 
     def _stop(self) -> None:
-        """Apply the answers that came in time, resolve everything else, end the I/O threads."""
+        """Apply the answers that came in time, resolve everything else, end the I/O threads.
+
+        The drain and the flags run whatever a callback raised: the caller of ``shutdown``
+        and every future depend on them.
+        """
         ledger = self.ledger
-        while True:
+        try:
+            while True:
+                answered = ledger.next_answer()
+                if answered is None:
+                    break
+                self._apply(*answered)
+        finally:
             try:
-                batch, answer = ledger.next_answer()
-            except IndexError:
-                break
-            self._apply(batch, answer)
-        ledger.drain("shutdown ran out of time")
-        self.stopped = True
-        self._sender.stop()
+                ledger.drain()
+            finally:
+                self.stopped = True
+                self._sender.stop()
 
     def _fill(self) -> None:
         """Encode newly staged events, then cut the next batch from the front."""
@@ -253,10 +255,10 @@ class Worker:
                 data = encode(event)
             except Exception:  # a value changed after logEvent, an int beyond orjson's 64 bits
                 try:
-                    encode_event(event)  # says which field
+                    data = encode_event(event)  # encodes it, or says which field cannot be
                 except InvalidEventError as exc:
                     bad.append(("dropped", [item], DropReason.INVALID, None, str(exc)))
-                continue
+                    continue
             if len(data) + 1 > limit:
                 detail = f"one event encodes to {len(data)} bytes"
                 bad.append(("dropped", [item], DropReason.PAYLOAD_TOO_LARGE, None, detail))
@@ -273,11 +275,21 @@ class Worker:
         self._exchange(batch)  # no I/O thread (interpreter shutdown): send it from here
 
     def _exchange(self, batch: Batch) -> None:
-        """One request (on an I/O thread): send, classify, hand the answer to the ledger."""
-        items = batch.items
-        events = [item.event for item in items]
-        answer = self.delivery.send(events, [item.data for item in items], self.ledger.deadline)
-        self.ledger.answered(batch, answer)
+        """One request (on an I/O thread): send, classify, hand the answer to the ledger.
+
+        Whatever happens, the ledger gets an answer: a batch never stays on the wire.
+        """
+        ledger = self.ledger
+        answer = NOT_STARTED
+        try:
+            if ledger.begin(batch):
+                items = batch.items
+                events = [item.event for item in items]
+                answer = self.delivery.send(events, [item.data for item in items], ledger.deadline)
+        except BaseException as exc:  # Delivery.send does not raise; this is the last resort
+            decision = classify_error(TransportError(repr(exc)))
+            answer = Answer(decision, Response(decision.status, 0, None, None, decision.error))
+        ledger.answered(batch, answer)
 
     def _apply(self, batch: Batch, answer: Answer) -> None:
         """Count the request, tell ``onRetry``, and let the ledger move the batch's events."""

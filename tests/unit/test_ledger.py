@@ -209,12 +209,12 @@ def test_a_flush_cuts_each_backoff_short_once() -> None:
 def test_drain_reports_on_wire_as_unknown_and_the_rest_as_shutdown_timeout() -> None:
     """Stop: a request with no answer is unknown (maybe delivered); the rest timed out."""
     ledger, recorder, _ = make()
-    log(ledger, "on-wire")
+    log(ledger, "on-wire", "handed-over")
     fill(ledger)
-    ledger.submit()
+    assert ledger.begin(ledger.submit())  # its request began
     log(ledger, "queued")
-    ledger.drain("shutdown ran out of time")
-    assert recorder.seen == [("unknown", ["on-wire"], ""),
+    ledger.drain()
+    assert recorder.seen == [("unknown", ["on-wire", "handed-over"], ""),
                              ("dropped", ["queued"], "shutdown_timeout")]  # fmt: skip
     assert ledger.closed and ledger.outstanding() == 0
 
@@ -222,7 +222,7 @@ def test_drain_reports_on_wire_as_unknown_and_the_rest_as_shutdown_timeout() -> 
 def test_an_event_appended_after_the_drain_is_reaped() -> None:
     """The stop race: an append that lands after the final drain resolves client_closed."""
     ledger, recorder, _ = make()
-    ledger.drain("bye")
+    ledger.drain()
     log(ledger, "late")
     assert recorder.seen == [("dropped", ["late"], "client_closed")]
     assert ledger.outstanding() == 0
@@ -242,7 +242,8 @@ def test_an_answer_after_the_drain_is_ignored() -> None:
     log(ledger, "a")
     fill(ledger)
     batch = ledger.submit()
-    ledger.drain("bye")
+    ledger.drain()
+    assert not ledger.begin(batch)  # an I/O thread that picks it up now does not send it
     ledger.answered(batch, "late")
     assert ledger.view().answered == 0 and len(recorder.seen) == 1
 
@@ -259,3 +260,38 @@ def test_abandon_takes_events_from_wherever_they_are() -> None:
     ledger.answered(batch, "answer")
     ledger.abandon(batch.items, "internal_error", "boom")
     assert states(ledger) == {} and ledger.view().answered == 0
+
+
+def test_a_batch_handed_over_but_not_begun_is_not_unknown() -> None:
+    """Drained before its I/O thread began it: shutdown_timeout (it was never sent)."""
+    ledger, recorder, _ = make()
+    log(ledger, "waiting-for-a-thread")
+    fill(ledger)
+    ledger.submit()
+    ledger.drain()
+    assert recorder.seen == [("dropped", ["waiting-for-a-thread"], "shutdown_timeout")]
+
+
+def test_spooled_events_never_take_a_queued_event_s_number() -> None:
+    """A flush registered before a spool batch still waits for the event queued before it."""
+    ledger, _, _ = make()
+    log(ledger, "new")
+    request = ledger.request_flush()
+    assert request is not None
+    old = Item(-1, Event(event_type="old", user_id="user-0002"), EventFuture())
+    old.data = b"{}"
+    ledger.add_from_spool([old])
+    answer(ledger, Decision(Action.DELIVERED, Status.SUCCESS, 200), OK)
+    assert not request.done.is_set() and ledger.forget_flush(request) == 1
+
+
+def test_a_batch_left_over_by_the_size_limit_is_due_at_once() -> None:
+    """Events that did not fit a full request go next, without a new upload interval."""
+    ledger, _, clock = make(interval=5.0, max_in_flight=1, ahead=0)
+    log(ledger, "a", "b", "c")
+    for item in ledger.stage(2000):
+        item.data = b"x" * 400
+    ledger.cut(2000, 1000, 20, [])  # two fit in 1000 bytes, one is left over
+    ledger.submit()
+    answer_ = ledger.view()
+    assert answer_.queued == 1 and answer_.window == clock.now

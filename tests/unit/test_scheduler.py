@@ -19,10 +19,19 @@ def test_idle_waits_without_a_timer() -> None:
     assert next_step(view()) == (Step.WAIT, None)
 
 
-def test_stop_comes_first() -> None:
-    """Shutdown wins over answers, due retries and due events."""
+def test_stop_comes_first_once_the_deadline_passed() -> None:
+    """At shutdown's deadline, stop wins over answers, due retries and due events."""
     busy = view(closing=True, answered=3, retry_due=NOW - 1, queued=5, window=NOW, ready=2)
-    assert next_step(busy) == (Step.STOP, None)
+    assert next_step(busy._replace(deadline=NOW)) == (Step.STOP, None)
+
+
+def test_shutdown_is_a_flush_until_nothing_is_left() -> None:
+    """Before the deadline, shutdown sends what is left (even events accepted meanwhile)."""
+    closing = {"closing": True, "deadline": NOW + 5}
+    assert next_step(view(**closing, queued=1, window=NOW + 10)) == (Step.FILL, None)
+    assert next_step(view(**closing, in_flight=1)) == (Step.WAIT, NOW + 5)
+    assert next_step(view(**closing, spool_due=NOW)) == (Step.STOP, None)  # no new backlog
+    assert next_step(view(**closing)) == (Step.STOP, None)
 
 
 def test_answers_are_applied_before_anything_is_sent() -> None:
