@@ -1,0 +1,81 @@
+"""Code the Spark tests run on executors (pickled by value: see ``conftest.py``), and counts.
+
+Middleware here are ordinary ``(payload, next)`` functions, as a user would write them.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+from typing import Any, Callable, Dict, List
+
+from amplitude_legacy import MiddlewarePayload
+from amplitude_legacy.testing import Collector
+
+#: Keep Spark tests quick: four short retries (ms).
+FAST = {"retryTimeouts": [50, 50, 100, 100]}
+
+
+def skip_health_checks(payload: MiddlewarePayload, next: Callable[[MiddlewarePayload], None]) -> None:
+    """Stop ``Health Check`` events (their outcome: skipped / middleware_stopped)."""
+    if payload.event.event_type != "Health Check":
+        next(payload)
+
+
+def explode_on_request(payload: MiddlewarePayload, next: Callable[[MiddlewarePayload], None]) -> None:
+    """Raise for ``Explode`` events (their outcome: failed / middleware_error)."""
+    if payload.event.event_type == "Explode":
+        raise RuntimeError("enrichment service down")
+    next(payload)
+
+
+SCRUB_MODULE = '''
+def scrub_email(payload, next):
+    """Remove the email property (PII) before the event leaves."""
+    props = payload.event.event_properties
+    if isinstance(props, dict):
+        props.pop("email", None)
+    next(payload)
+'''
+
+
+def crash_once_before(event_type: str, marker: str, timeout: float) -> Callable[..., None]:
+    """A middleware that kills its Python worker once, after the events before it were sent.
+
+    On the first attempt of a task, when ``event_type`` comes through it waits until ``marker``
+    exists (the test's collector creates it once the earlier events arrived), then ends the
+    process at once, as an OOM kill or a preempted executor would. Spark runs the task again.
+    """
+
+    def middleware(payload: MiddlewarePayload, next: Callable[[MiddlewarePayload], None]) -> None:
+        from pyspark import TaskContext
+
+        context = TaskContext.get()
+        if payload.event.event_type == event_type and context and context.attemptNumber() == 0:
+            deadline = time.monotonic() + timeout
+            while not os.path.exists(marker):
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"the earlier events never arrived ({marker})")
+                time.sleep(0.02)
+            os._exit(1)
+        next(payload)
+
+    return middleware
+
+
+def received(collector: Collector) -> Dict[str, Any]:
+    """What reached the collector: unique insert ids, and every copy accepted.
+
+    Holds whether the collector keeps each copy in ``events`` or deduplicates by
+    ``insert_id`` (then ``duplicates_absorbed`` counts the copies it absorbed).
+    """
+    events = collector.events
+    per_id = Counter(e.get("insert_id") for e in events)
+    absorbed = int(getattr(collector, "duplicates_absorbed", 0))
+    return {"ids": set(per_id), "copies": len(events) + absorbed, "events": events}
+
+
+def by_id(events: List[Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
+    """The last accepted copy of each event, by ``insert_id``."""
+    return {e["insert_id"]: e for e in events}
