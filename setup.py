@@ -46,7 +46,9 @@ setup(
             "mkdocstrings[python]>=0.24",
             "flask>=2",
             "gevent>=21",
+            "pyspark>=3.5",
         ],
+        "spark": ["pyspark>=3.5"],
         "docs": ["mkdocs>=1.5", "mkdocs-material>=9", "mkdocstrings[python]>=0.24"],
     },
     entry_points={

@@ -384,8 +384,10 @@ def _with_ids(df: DataFrame, insert_id_column: str | None, *, keep: bool) -> Dat
     else the hash of the event JSON.
     """
     event = F.to_json(F.struct(*_event_columns(df, insert_id_column)))
+    source = insert_id_column or ("insert_id" if "insert_id" in df.columns else None)
+    carried = [F.col("*")] if keep else [F.col(f"`{source}`")] if source else []
     # A projection of its own, so the JSON is built once even though the hash reads it too.
-    staged = df.select(*([F.col("*")] if keep else []), event.alias(_EVENT))
+    staged = df.select(*carried, event.alias(_EVENT))
     if insert_id_column is not None:
         ids = F.col(f"`{insert_id_column}`").cast("string")
     elif "insert_id" in df.columns:
@@ -431,8 +433,9 @@ def _run(
     df: DataFrame, sender: PartitionSender, insert_id_column: str | None
 ) -> Tuple[DataFrame, Summary]:
     """Send ``df`` in one Spark job; return the stored outcomes and their summary."""
+    rows = _with_ids(df, insert_id_column, keep=False)
     try:
-        rdd = _with_ids(df, insert_id_column, keep=False).rdd
+        rdd = rows.rdd
     except Exception as exc:  # Spark Connect DataFrames have no .rdd
         raise TypeError(
             "amplitude_legacy.spark needs a classic PySpark session (the rows are sent from "

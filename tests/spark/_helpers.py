@@ -10,20 +10,20 @@ import time
 from collections import Counter
 from typing import Any, Callable, Dict, List
 
-from amplitude_legacy import MiddlewarePayload
+from amplitude_legacy import MiddlewareNext, MiddlewarePayload
 from amplitude_legacy.testing import Collector
 
 #: Keep Spark tests quick: four short retries (ms).
 FAST = {"retryTimeouts": [50, 50, 100, 100]}
 
 
-def skip_health_checks(payload: MiddlewarePayload, next: Callable[[MiddlewarePayload], None]) -> None:
+def skip_health_checks(payload: MiddlewarePayload, next: MiddlewareNext) -> None:
     """Stop ``Health Check`` events (their outcome: skipped / middleware_stopped)."""
     if payload.event.event_type != "Health Check":
         next(payload)
 
 
-def explode_on_request(payload: MiddlewarePayload, next: Callable[[MiddlewarePayload], None]) -> None:
+def explode_on_request(payload: MiddlewarePayload, next: MiddlewareNext) -> None:
     """Raise for ``Explode`` events (their outcome: failed / middleware_error)."""
     if payload.event.event_type == "Explode":
         raise RuntimeError("enrichment service down")
@@ -48,7 +48,7 @@ def crash_once_before(event_type: str, marker: str, timeout: float) -> Callable[
     process at once, as an OOM kill or a preempted executor would. Spark runs the task again.
     """
 
-    def middleware(payload: MiddlewarePayload, next: Callable[[MiddlewarePayload], None]) -> None:
+    def middleware(payload: MiddlewarePayload, next: MiddlewareNext) -> None:
         from pyspark import TaskContext
 
         context = TaskContext.get()

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, List, Tuple
 
 import pytest
+
 from amplitude_legacy.spark import insert_ids, send_dataframe
 from amplitude_legacy.testing import Collector, Reply
 from tests.spark._helpers import (
@@ -33,8 +34,9 @@ def side(name: str) -> List[Tuple[Any, ...]]:
         ("Song Played", f"user-{name}-{i % 5}", START + dt.timedelta(seconds=i), props)
         for i in range(30)
     ]
-    rows += [("Search", f"user-hot-{name}", START + dt.timedelta(minutes=i), "{}") for i in range(10)]
-    rows += [("Health Check", f"user-{name}-0", START + dt.timedelta(hours=i), None) for i in (1, 2)]
+    hot, minute, hour = f"user-hot-{name}", dt.timedelta(minutes=1), dt.timedelta(hours=1)
+    rows += [("Search", hot, START + i * minute, "{}") for i in range(10)]
+    rows += [("Health Check", f"user-{name}-0", START + i * hour, None) for i in (1, 2)]
     rows.append(("Explode", f"user-{name}-1", START, None))
     rows.append(("Song Played", None, START + dt.timedelta(days=ord(name)), props))  # no id at all
     rows.append(("Song Played", f"user-{name}-2", START, "{not json"))

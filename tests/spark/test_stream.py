@@ -14,7 +14,10 @@ from tests.spark._helpers import FAST, received, skip_health_checks
 
 pytestmark = pytest.mark.timeout(240)
 
-SCHEMA = "event_type string, user_id string, device_id string, time long, event_properties map<string,string>"
+SCHEMA = (
+    "event_type string, user_id string, device_id string, time long, "
+    "event_properties map<string,string>"
+)
 
 
 def write_lines(path: Path, events: List[Dict[str, Any]]) -> None:
@@ -62,7 +65,7 @@ def test_stream_dead_letters_rejected_events_and_reruns_a_failed_batch(
         # Batch 0: the collector takes every attempt's events but never answers (as when a
         # load balancer drops the reply), so its retries run out and the batch fails.
         collector.script(*[AcceptThenDrop()] * (1 + len(FAST["retryTimeouts"])))
-        with pytest.raises(Exception, match="DeliveryError|not delivered") as failed:
+        with pytest.raises(Exception, match=r"DeliveryError|not delivered") as failed:
             run(spark, source, checkpoint, send)
         assert "micro-batch 0" in str(failed.value)
         assert received(collector)["copies"] == 5 * 5  # 5 events, 5 attempts each
