@@ -19,7 +19,12 @@ from pyspark.sql import types as T
 
 from amplitude_legacy._errors import AmplitudeError, OptionsError
 from amplitude_legacy._options import Options, resolve_options
-from amplitude_legacy.spark._events import EVENT_COLUMNS, INSERT_ID_NAMESPACE, Summary
+from amplitude_legacy.spark._events import (
+    EVENT_COLUMNS,
+    INSERT_ID_NAMESPACE,
+    OBJECT_FIELDS,
+    Summary,
+)
 from amplitude_legacy.spark._partition import MiddlewareSpec, PartitionSender, load_middleware
 
 __all__ = ["DeliveryError", "SendResult", "foreach_batch", "insert_ids", "send_dataframe"]
@@ -142,9 +147,11 @@ def send_dataframe(
     if not isinstance(df, DataFrame):
         raise TypeError(f"df must be a pyspark.sql.DataFrame, got {type(df).__name__}")
     sender = PartitionSender(
-        api_key, _check_options(api_key, options), _check_middleware(middleware)
+        api_key,
+        _check_options(api_key, options),
+        _check_middleware(middleware),
+        json_fields=_check_columns(df, insert_id_column),
     )
-    _check_columns(df, insert_id_column)
     outcomes, summary = _run(df, sender, insert_id_column)
     _log_summary("send_dataframe", summary)
     return SendResult(outcomes.select(*OUTCOME_SCHEMA.names), summary)
@@ -218,11 +225,11 @@ class _BatchSender:
         return f"<amplitude_legacy.spark.foreach_batch dead_letter_path={self._dead_letter_path!r}>"
 
     def __call__(self, batch_df: DataFrame, batch_id: int) -> None:
-        _check_columns(batch_df, self._insert_id_column)
         sender = PartitionSender(
             self._api_key,
             self._options,
             self._middleware,
+            json_fields=_check_columns(batch_df, self._insert_id_column),
             dead_letters=True,
             dead_letter_fields={"batch_id": batch_id},
         )
@@ -276,7 +283,8 @@ def _check_middleware(middleware: Sequence[MiddlewareSpec]) -> Tuple[MiddlewareS
     return specs
 
 
-def _check_columns(df: DataFrame, insert_id_column: str | None) -> None:
+def _check_columns(df: DataFrame, insert_id_column: str | None) -> Tuple[str, ...]:
+    """Refuse unknown columns; return the object fields that are string columns (JSON)."""
     columns = df.columns
     if insert_id_column is not None and insert_id_column not in columns:
         raise ValueError(
@@ -295,6 +303,8 @@ def _check_columns(df: DataFrame, insert_id_column: str | None) -> None:
         raise ValueError(f"df has duplicate column names: {', '.join(columns)}")
     if not any(c in ("user_id", "device_id") for c in columns):
         log.warning("df has neither user_id nor device_id: every event will be invalid")
+    strings = {f.name for f in df.schema.fields if isinstance(f.dataType, T.StringType)}
+    return tuple(name for name in OBJECT_FIELDS if name in strings)
 
 
 def _event_columns(df: DataFrame, insert_id_column: str | None) -> List[Column]:

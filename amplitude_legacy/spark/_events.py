@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Tuple
 
 from amplitude_legacy._event import EVENT_FIELDS
 
@@ -49,22 +49,26 @@ Outcome = Tuple[Optional[str], str, Optional[str], int, Optional[str]]
 _REJECTED = frozenset({"invalid", "payload_too_large", "rate_limited_quota", "middleware_error"})
 
 
-def event_from_json(line: str, insert_id: str | None) -> Tuple[Dict[str, Any], str | None]:
+def event_from_json(
+    line: str, insert_id: str | None, json_fields: Sequence[str] = OBJECT_FIELDS
+) -> Tuple[Dict[str, Any], str | None]:
     """Parse one row (as JSON) into ``(event, problem)``; the event carries ``insert_id``.
 
-    String values of object fields (``event_properties``, ...) are parsed as JSON, so a
-    JSON-string column and a map or struct column are sent the same way.
+    String values of the object fields in ``json_fields`` are parsed as JSON, so a JSON-string
+    column and a map or struct column are sent the same way.
 
     Args:
         line: the row as a JSON object, null columns left out.
         insert_id: the row's id (``None`` when its ``insert_id_column`` value is null).
+        json_fields: the object fields that may hold JSON strings (the driver passes only the
+            string columns among ``OBJECT_FIELDS``: usually none, which saves the lookups).
 
     Returns:
         The event and ``None``; or, for a row that cannot be sent, what the row holds and
         the problem (the row's outcome is ``invalid``).
     """
     event: Dict[str, Any] = json.loads(line)
-    for name in OBJECT_FIELDS:
+    for name in json_fields:
         value = event.get(name)
         if type(value) is str:
             try:

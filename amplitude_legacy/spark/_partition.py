@@ -29,7 +29,7 @@ from typing import (
 
 from amplitude_legacy._client import NodeClient
 from amplitude_legacy._options import Options
-from amplitude_legacy.spark._events import Outcome, event_from_json, outcome_kind
+from amplitude_legacy.spark._events import OBJECT_FIELDS, Outcome, event_from_json, outcome_kind
 
 __all__ = ["CHUNK", "DEFAULT_WINDOW", "MiddlewareSpec", "PartitionSender", "load_middleware"]
 
@@ -93,6 +93,7 @@ class PartitionSender:
         api_key: the project's API key (never logged; redacted from error texts).
         options: the validated client options.
         middleware: run in this order, as ``addEventMiddleware`` would.
+        json_fields: the object fields whose column holds JSON strings (parsed per row).
         dead_letters: add a sixth list to each chunk: for a rejected event, a JSON line with
             the outcome and the row as read, before middleware (``None`` otherwise).
         dead_letter_fields: merged into each dead-letter line (e.g. ``{"batch_id": 7}``).
@@ -106,6 +107,7 @@ class PartitionSender:
         options: Options,
         middleware: Sequence[MiddlewareSpec] = (),
         *,
+        json_fields: Sequence[str] = OBJECT_FIELDS,
         dead_letters: bool = False,
         dead_letter_fields: Dict[str, Any] | None = None,
         window: int = DEFAULT_WINDOW,
@@ -114,6 +116,7 @@ class PartitionSender:
         self.api_key = api_key
         self.options = options
         self.middleware = tuple(middleware)
+        self.json_fields = tuple(json_fields)
         self.dead_letters = dead_letters
         self.dead_letter_fields = dict(dead_letter_fields or {})
         self.window = window
@@ -132,10 +135,10 @@ class PartitionSender:
         client: NodeClient | None = None
         pending: Deque[_Pending] = deque()
         columns: Tuple[List[Any], ...] = self._empty()
-        keep = self.dead_letters
+        keep, json_fields = self.dead_letters, self.json_fields
         try:
             for line, insert_id in rows:
-                event, problem = event_from_json(line, insert_id)
+                event, problem = event_from_json(line, insert_id, json_fields)
                 row = line if keep else None
                 if problem is not None:
                     pending.append((insert_id, row, (insert_id, "invalid", "invalid", 0, problem)))
@@ -180,8 +183,12 @@ class PartitionSender:
     ) -> None:
         """Append one event's outcome to the chunk's columns."""
         outcome = self._resolve(insert_id, result) if isinstance(result, Future) else result
-        for column, value in zip(columns, outcome):
-            column.append(value)
+        ids, statuses, reasons, codes, errors = columns[:5]
+        ids.append(outcome[0])
+        statuses.append(outcome[1])
+        reasons.append(outcome[2])
+        codes.append(outcome[3])
+        errors.append(outcome[4])
         if self.dead_letters:
             columns[5].append(self._dead_letter(outcome, row))
 
