@@ -285,7 +285,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         result = run_cli(events, collector.url, args.events, env)
                     else:
                         result = run_spark(name, parquet, collector.url, args.events, env)
-                    row = {"run": name, "latency_ms": latency, **result}
+                    load = round(os.getloadavg()[0], 2)  # this box is shared: keep the context
+                    row = {"run": name, "latency_ms": latency, "load_1m_after": load, **result}
                     print(json.dumps(row), file=sys.stderr, flush=True)
                     rows.append(row)
             finally:

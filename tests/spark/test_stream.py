@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any, Dict, List
 
@@ -56,6 +57,9 @@ def test_stream_dead_letters_rejected_events_and_reruns_a_failed_batch(
         for i in range(3)
     ]
     write_lines(source / "part-1.json", second)
+    # The file source takes the oldest file first: make part-0 unambiguously older.
+    older = (source / "part-1.json").stat().st_mtime - 60
+    os.utime(source / "part-0.json", (older, older))
 
     with Collector() as collector:
         options = {"serverUrl": collector.http_api_url, **FAST}
