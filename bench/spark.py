@@ -6,12 +6,13 @@
 
 One events file (JSON lines: ``bench_event``, 1,000 users, ``time``, ``seq``/``page``/``plan``
 properties) and the same events as Parquet (8 files, written by Spark). For each collector
-latency, three runs against the bench collector (``bench/collector.py``, in its own process,
-here with a per-request delay before each answer): the CLI on the JSON-lines file, then
-``send_dataframe`` on the Parquet files with ``local[1]`` and ``local[2]``, each in a fresh
-process. Spark runs time the ``send_dataframe`` call only (session start and one small warm-up
-send are reported apart: a Spark user has a running session); the CLI run is timed from
-process start to exit. Every run must deliver each ``seq`` once. Results: ``docs/performance.md``.
+latency, three runs against the bench collector (``bench/collector.py`` with a delay before
+each answer, served from this otherwise idle parent process): the CLI on the JSON-lines file,
+then ``send_dataframe`` on the Parquet files with ``local[1]`` and ``local[2]``, each in a
+fresh process. Spark runs time the ``send_dataframe`` call only (session start and one small
+warm-up send are reported apart: a Spark user has a running session); the CLI run is timed
+from process start to exit. Every run must deliver each ``seq`` once. Results:
+``docs/performance.md``.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
-from typing import IO, Any, Dict, List, Sequence, Tuple, cast
+from typing import Any, Dict, List, Sequence, Tuple
 
 if __package__ in (None, ""):  # python bench/spark.py
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -39,6 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 API_KEY = "bench-api-key"
 PARQUET_FILES = 8
 PAGES = ("/", "/pricing", "/docs", "/signup")
+OUTCOME_STATS = ("distinct", "duplicates", "lost", "requests")
 SCHEMA = (
     "event_type string, user_id string, time long, "
     "event_properties struct<seq: long, page: string, plan: string>"
@@ -62,41 +64,6 @@ class SlowCollector(BenchCollector):
         if self.latency:
             time.sleep(self.latency)
         return answer
-
-
-def serve(latency_ms: float) -> int:
-    """Serve until stdin closes (``python -m bench.spark collector --latency-ms N``)."""
-    collector = SlowCollector(latency_ms / 1000.0).start()
-    print(f"PORT {collector.port}", flush=True)
-    sys.stdin.read()
-    collector.stop()
-    return 0
-
-
-class _Collector:
-    """A ``SlowCollector`` in a child process."""
-
-    def __init__(self, latency_ms: float, env: Dict[str, str]) -> None:
-        self._proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.spark", "collector", "--latency-ms", str(latency_ms)],
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        line = cast(IO[str], self._proc.stdout).readline()
-        if not line.startswith("PORT "):
-            self._proc.kill()
-            raise RuntimeError(f"bench collector did not start: {line!r}")
-        self.url = f"http://127.0.0.1:{int(line.split()[1])}"
-
-    def close(self) -> None:
-        cast(IO[str], self._proc.stdin).close()
-        try:
-            self._proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
 
 
 def control(base_url: str, command: str) -> Dict[str, Any]:
@@ -180,30 +147,28 @@ def child(spec: Dict[str, Any]) -> int:
         "send_s": round(send_s, 2),
         "delivered": result.summary.delivered,
         "summary": str(result.summary),
-        **{k: stats[k] for k in ("distinct", "duplicates", "lost", "requests")},
+        **{k: stats[k] for k in OUTCOME_STATS},
     }
     spark.stop()
     print("BENCH_RESULT " + json.dumps(row), flush=True)
     return 0
 
 
-def run_cli(events: Path, url: str, n: int, env: Dict[str, str]) -> Dict[str, Any]:
+def run_cli(events: Path, collector: SlowCollector, n: int, env: Dict[str, str]) -> Dict[str, Any]:
     """``amplitude-legacy send`` on the JSON-lines file, timed from start to exit."""
-    control(url, f"reset?n={n}")
+    collector.reset(n)
+    url = f"http://127.0.0.1:{collector.port}/2/httpapi"
     begin = time.monotonic()
     proc = subprocess.run(
         [sys.executable, "-m", "amplitude_legacy", "send", str(events), "--api-key", API_KEY,
-         "--server-url", url + "/2/httpapi", "--progress", "none"],
+         "--server-url", url, "--progress", "none"],
         cwd=ROOT, env=env, capture_output=True, text=True,
     )  # fmt: skip
     send_s = time.monotonic() - begin
-    stats = control(url, f"wait?n={n}&timeout=30")
+    stats = collector.wait(n, 30)
     if proc.returncode != 0:
         return {"error": (proc.stderr or proc.stdout).strip().splitlines()[-3:]}
-    return {
-        "send_s": round(send_s, 2),
-        **{k: stats[k] for k in ("distinct", "duplicates", "lost", "requests")},
-    }
+    return {"send_s": round(send_s, 2), **{k: stats[k] for k in OUTCOME_STATS}}
 
 
 def run_spark(master: str, parquet: Path, url: str, n: int, env: Dict[str, str]) -> Dict[str, Any]:
@@ -242,13 +207,11 @@ def report(rows: List[Dict[str, Any]], n: int) -> str:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    """Command-line options (and the internal ``collector``/``prepare``/``child`` commands)."""
+    """Command-line options (and the internal ``prepare`` and ``child`` commands)."""
     parser = argparse.ArgumentParser(
         prog="python -m bench.spark", description=__doc__.split("\n")[0]
     )
-    parser.add_argument(
-        "command", nargs="?", default="run", choices=("run", "collector", "prepare", "child")
-    )
+    parser.add_argument("command", nargs="?", default="run", choices=("run", "prepare", "child"))
     parser.add_argument("args", nargs="*", help=argparse.SUPPRESS)
     parser.add_argument("--events", type=int, default=1_000_000, help="events (default 1000000)")
     parser.add_argument("--latency-ms", default="0,100", help="collector latencies (default 0,100)")
@@ -260,8 +223,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the comparison (or one of the internal commands); 1 if a run lost or duplicated."""
     args = parse_args(argv)
-    if args.command == "collector":
-        return serve(float(args.latency_ms))
     if args.command == "prepare":
         return prepare(*args.args)
     if args.command == "child":
@@ -277,20 +238,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         subprocess.run([sys.executable, "-m", "bench.spark", "prepare", str(events), str(parquet)],
                        cwd=ROOT, env=env, check=True, capture_output=True)  # fmt: skip
         for latency in (float(x) for x in args.latency_ms.split(",")):
-            collector = _Collector(latency, env)
+            # In this process: it only waits for the runs, so the collector has its GIL.
+            collector = SlowCollector(latency / 1000.0).start()
+            url = f"http://127.0.0.1:{collector.port}"
             try:
                 for name in ["CLI", *args.masters.split(",")]:
                     print(f"running {name} at {latency:g} ms...", file=sys.stderr, flush=True)
                     if name == "CLI":
-                        result = run_cli(events, collector.url, args.events, env)
+                        result = run_cli(events, collector, args.events, env)
                     else:
-                        result = run_spark(name, parquet, collector.url, args.events, env)
+                        result = run_spark(name, parquet, url, args.events, env)
                     load = round(os.getloadavg()[0], 2)  # this box is shared: keep the context
                     row = {"run": name, "latency_ms": latency, "load_1m_after": load, **result}
                     print(json.dumps(row), file=sys.stderr, flush=True)
                     rows.append(row)
             finally:
-                collector.close()
+                collector.stop()
     print(report(rows, args.events))
     if args.json:
         Path(args.json).write_text(

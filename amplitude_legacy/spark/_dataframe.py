@@ -1,10 +1,11 @@
 """``send_dataframe`` and ``foreach_batch``: the driver side of sending a DataFrame.
 
-The driver checks everything it can before a task starts (columns, options, middleware),
-turns the rows into JSON lines in the JVM (``toJSON``: no Python object per column), and
-runs one ``PartitionSender`` per partition. The outcomes are materialized once with
+The driver checks everything it can before a task starts (columns, options, middleware).
+The JVM turns each row into its canonical JSON and its ``insert_id`` (the SHA-256 runs there,
+in parallel, outside Python's GIL); one ``PartitionSender`` per partition logs the events and
+hands the outcomes back in columnar chunks. They are materialized once with
 ``localCheckpoint(eager=True)``: the send happens in that one job, and any later action on the
-outcomes reads the stored rows instead of running the send again.
+outcomes reads the stored chunks instead of running the send again.
 """
 
 from __future__ import annotations
@@ -89,10 +90,12 @@ class DeliveryError(AmplitudeError):
     """
 
     def __init__(self, batch_id: int, summary: Summary) -> None:
+        bad_key = any(reason == "invalid_api_key" for _, reason in summary.counts)
         super().__init__(
             f"micro-batch {batch_id}: {summary.failed:,} event(s) not delivered ({summary}); "
-            "the batch is not committed: restart the query to send it again (same insert_id "
-            "values, so Amplitude keeps one copy of each event)"
+            + ("Amplitude rejected the API key: fix it, then " if bad_key else "")
+            + "restart the query: the batch is not committed, so it is sent again (same "
+            "insert_id values: Amplitude keeps one copy of each event)"
         )
         self.batch_id = batch_id
         self.summary = summary

@@ -142,3 +142,15 @@ def test_id_columns_own_ids_and_nulls(spark: Any) -> None:
 
         empty = send_dataframe(df.drop("row_id").limit(0), "KEY", url)
         assert (empty.outcomes.count(), str(empty.summary)) == (0, "0 events")
+
+
+def test_delivery_error_says_what_to_do() -> None:
+    """DeliveryError names the batch and its outcomes; a bad key says to fix the key first."""
+    from amplitude_legacy.spark import DeliveryError, Summary
+
+    transient = DeliveryError(3, Summary({("failed", "retries_exhausted"): 2}))
+    assert transient.batch_id == 3 and transient.summary.failed == 2
+    assert str(transient).startswith("micro-batch 3: 2 event(s) not delivered")
+    assert "restart the query" in str(transient) and "API key" not in str(transient)
+    bad_key = DeliveryError(4, Summary({("invalid", "invalid_api_key"): 5}))
+    assert "Amplitude rejected the API key: fix it, then restart" in str(bad_key)
