@@ -24,7 +24,7 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess by th
     ) from exc
 
 from amplitude_legacy.spark._dataframe import (
-    DeliveryError,
+    BatchDeliveryError,
     SendResult,
     foreach_batch,
     insert_ids,
@@ -33,7 +33,7 @@ from amplitude_legacy.spark._dataframe import (
 from amplitude_legacy.spark._events import Summary
 
 __all__ = [
-    "DeliveryError",
+    "BatchDeliveryError",
     "SendResult",
     "Summary",
     "foreach_batch",

@@ -18,7 +18,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from amplitude_legacy._errors import AmplitudeError, OptionsError
+from amplitude_legacy._errors import DeliveryError, OptionsError
 from amplitude_legacy._options import Options, resolve_options
 from amplitude_legacy.spark._events import (
     EVENT_COLUMNS,
@@ -28,7 +28,7 @@ from amplitude_legacy.spark._events import (
 )
 from amplitude_legacy.spark._partition import MiddlewareSpec, PartitionSender, load_middleware
 
-__all__ = ["DeliveryError", "SendResult", "foreach_batch", "insert_ids", "send_dataframe"]
+__all__ = ["BatchDeliveryError", "SendResult", "foreach_batch", "insert_ids", "send_dataframe"]
 
 log = logging.getLogger("amplitude_legacy.spark")
 
@@ -77,12 +77,14 @@ class SendResult:
     summary: Summary
 
 
-class DeliveryError(AmplitudeError):
+class BatchDeliveryError(DeliveryError):
     """A micro-batch had events that may be delivered by sending it again.
 
     Raised by the function ``foreach_batch`` returns, so the streaming query stops with the
     batch not committed; restarted from its checkpoint, the query sends that batch again with
-    the same ``insert_id`` values, and Amplitude keeps one copy of what got through before.
+    the same ``insert_id`` values, and Amplitude keeps one copy of what got through before. A
+    ``DeliveryError``, so ``except amplitude_legacy.DeliveryError`` catches it too
+    (``response`` is ``None``: the counts are in ``summary``).
 
     Attributes:
         batch_id: the micro-batch.
@@ -177,7 +179,7 @@ def foreach_batch(
       outcome and the row as read, in ``<dead_letter_path>/batch_id=<n>/`` (a re-run of the
       batch replaces its own files); without a path they are logged at ERROR;
     * events that may still be delivered (retries exhausted, ...) or an invalid API key
-      raise ``DeliveryError``: the batch is not committed and the query stops. Restarted
+      raise ``BatchDeliveryError``: the batch is not committed and the query stops. Restarted
       from its checkpoint, the query sends the batch again with the same ``insert_id``
       values, and Amplitude keeps one copy of what got through the first time.
 
@@ -258,7 +260,7 @@ class _BatchSender:
                     "; ".join(f"{r.insert_id} {r.reason}: {r.error}" for r in samples),
                 )
         if summary.failed:
-            raise DeliveryError(batch_id, summary)
+            raise BatchDeliveryError(batch_id, summary)
 
 
 # ---------------------------------------------------------------------------- driver checks

@@ -45,7 +45,7 @@ EXPECTED: Dict[str, List[str]] = {
         "first run: 1,006 events: 1,000 success, 5 skipped (middleware_stopped), 1 invalid",
         "outcomes written to backfill-outcomes (1,006 rows)",
         "same insert ids on the second run: True",
-        "collector: 2,000 copies received, 1,000 distinct insert ids",
+        "collector: 1,000 events stored, 1,000 copies absorbed",
         "emails that reached the collector: 0",
     ],
     "migration.py": [

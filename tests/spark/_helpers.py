@@ -1,4 +1,4 @@
-"""Code the Spark tests run on executors (pickled by value: see ``conftest.py``), and counts.
+"""Code the Spark tests run on executors (pickled by value: see ``conftest.py``).
 
 Middleware here are ordinary ``(payload, next)`` functions, as a user would write them.
 """
@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import os
 import time
-from collections import Counter
-from typing import Any, Callable, Dict, List
+from typing import Callable
 
 from amplitude_legacy import MiddlewareNext, MiddlewarePayload
-from amplitude_legacy.testing import Collector
 
 #: Keep Spark tests quick: four short retries (ms).
 FAST = {"retryTimeouts": [50, 50, 100, 100]}
@@ -62,20 +60,3 @@ def crash_once_before(event_type: str, marker: str, timeout: float) -> Callable[
         next(payload)
 
     return middleware
-
-
-def received(collector: Collector) -> Dict[str, Any]:
-    """What reached the collector: unique insert ids, and every copy accepted.
-
-    Holds whether the collector keeps each copy in ``events`` or deduplicates by
-    ``insert_id`` (then ``duplicates_absorbed`` counts the copies it absorbed).
-    """
-    events = collector.events
-    per_id = Counter(e.get("insert_id") for e in events)
-    absorbed = int(getattr(collector, "duplicates_absorbed", 0))
-    return {"ids": set(per_id), "copies": len(events) + absorbed, "events": events}
-
-
-def by_id(events: List[Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
-    """The last accepted copy of each event, by ``insert_id``."""
-    return {e["insert_id"]: e for e in events}

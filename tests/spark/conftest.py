@@ -30,8 +30,8 @@ def java_executable() -> str | None:
 
 
 @pytest.fixture(scope="session")
-def spark() -> Iterator[Any]:
-    """The session; fails every Spark test with the reason when Java is missing."""
+def spark_builder() -> Iterator[Any]:
+    """The session's settings; fails every Spark test with the reason when Java is missing."""
     if java_executable() is None:
         pytest.fail(
             "Spark tests need Java 17 and found none (JAVA_HOME unset or wrong, no java on "
@@ -46,10 +46,7 @@ def spark() -> Iterator[Any]:
 
     # Executors unpickle the helpers by value: they need not import the tests package.
     cloudpickle.register_pickle_by_value(_helpers)
-    active = SparkSession.getActiveSession()
-    if active is not None and active.sparkContext.master != MASTER:
-        active.stop()  # e.g. one a docs page left running with other settings
-    session = (
+    builder = (
         SparkSession.builder.master(MASTER)
         .appName("amplitude_legacy-tests")
         .config("spark.ui.enabled", "false")
@@ -58,8 +55,21 @@ def spark() -> Iterator[Any]:
         .config("spark.default.parallelism", "2")
         .config("spark.driver.host", "127.0.0.1")
         .config("spark.driver.bindAddress", "127.0.0.1")
-        .getOrCreate()
     )
+    yield builder
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        active.stop()
+
+
+@pytest.fixture
+def spark(spark_builder: Any) -> Any:
+    """The one session of the run (started by the first test that asks for it)."""
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None and active.sparkContext.master != MASTER:
+        active.stop()  # e.g. one a docs page started with other settings
+    session = spark_builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
+    return session

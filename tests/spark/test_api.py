@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+import amplitude_legacy
 import amplitude_legacy.spark as spark_api
 from amplitude_legacy import OptionsError
 from amplitude_legacy.spark import insert_ids, send_dataframe
@@ -17,7 +18,7 @@ from amplitude_legacy.testing import Collector
 pytestmark = pytest.mark.timeout(240)
 
 EXPECTED_ALL = [
-    "DeliveryError",
+    "BatchDeliveryError",
     "SendResult",
     "Summary",
     "foreach_batch",
@@ -53,7 +54,6 @@ def test_without_pyspark_the_error_names_the_extra() -> None:
 
 def test_executors_run_this_interpreter_and_this_package(spark: Any) -> None:
     """Python workers use this virtual environment's Python and this worktree's package."""
-    import amplitude_legacy
 
     def where(_: Any) -> Any:
         import sys as worker_sys
@@ -145,12 +145,13 @@ def test_id_columns_own_ids_and_nulls(spark: Any) -> None:
 
 
 def test_delivery_error_says_what_to_do() -> None:
-    """DeliveryError names the batch and its outcomes; a bad key says to fix the key first."""
-    from amplitude_legacy.spark import DeliveryError, Summary
+    """BatchDeliveryError names the batch and its outcomes; a bad key says to fix the key first."""
+    from amplitude_legacy.spark import BatchDeliveryError, Summary
 
-    transient = DeliveryError(3, Summary({("failed", "retries_exhausted"): 2}))
+    transient = BatchDeliveryError(3, Summary({("failed", "retries_exhausted"): 2}))
+    assert isinstance(transient, amplitude_legacy.DeliveryError)
     assert transient.batch_id == 3 and transient.summary.failed == 2
     assert str(transient).startswith("micro-batch 3: 2 event(s) not delivered")
     assert "restart the query" in str(transient) and "API key" not in str(transient)
-    bad_key = DeliveryError(4, Summary({("invalid", "invalid_api_key"): 5}))
+    bad_key = BatchDeliveryError(4, Summary({("invalid", "invalid_api_key"): 5}))
     assert "Amplitude rejected the API key: fix it, then restart" in str(bad_key)

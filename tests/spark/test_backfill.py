@@ -15,7 +15,6 @@ from tests.spark._helpers import (
     FAST,
     SCRUB_MODULE,
     explode_on_request,
-    received,
     skip_health_checks,
 )
 
@@ -82,13 +81,14 @@ def test_backfill_with_middleware_invalid_rows_and_faults_is_sent_once(
         assert sum("'event_properties' is not valid JSON" in e for e in errors) == 2
         assert sum("at least one of device_id or user_id" in e for e in errors) == 2
 
-        got = received(collector)
+        stored = collector.events
         delivered = {o.insert_id for o in outcomes if o.status == "success"}
-        assert got["ids"] == delivered and got["copies"] == 80  # nothing twice
-        for event in got["events"]:
+        assert {e["insert_id"] for e in stored} == delivered and len(stored) == 80
+        assert collector.duplicates_absorbed == 0  # nothing arrived twice
+        for event in stored:
             assert "email" not in event["event_properties"]
             assert isinstance(event["time"], int)
-        first = min(e["time"] for e in got["events"] if e["event_type"] == "Song Played")
+        first = min(e["time"] for e in stored if e["event_type"] == "Song Played")
         assert first == int(START.timestamp() * 1000)  # the timestamp column, in epoch ms
 
         statuses = [r.status for r in collector.requests]
@@ -114,5 +114,5 @@ def test_backfill_with_middleware_invalid_rows_and_faults_is_sent_once(
         again = send_dataframe(df, "API_KEY", options, middleware=middleware)
         assert again.summary == result.summary
         assert {o.insert_id for o in again.outcomes.collect()} == {o.insert_id for o in outcomes}
-        got = received(collector)
-        assert got["ids"] == delivered and got["copies"] == 160
+        assert len(collector.events) == 80 and collector.duplicates_absorbed == 80
+        assert set(collector.duplicates()) == delivered

@@ -11,7 +11,7 @@ import pytest
 
 from amplitude_legacy.spark import foreach_batch
 from amplitude_legacy.testing import AcceptThenDrop, Collector
-from tests.spark._helpers import FAST, received, skip_health_checks
+from tests.spark._helpers import FAST, skip_health_checks
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -69,16 +69,17 @@ def test_stream_dead_letters_rejected_events_and_reruns_a_failed_batch(
         # Batch 0: the collector takes every attempt's events but never answers (as when a
         # load balancer drops the reply), so its retries run out and the batch fails.
         collector.script(*[AcceptThenDrop()] * (1 + len(FAST["retryTimeouts"])))
-        with pytest.raises(Exception, match=r"DeliveryError|not delivered") as failed:
+        with pytest.raises(Exception, match=r"BatchDeliveryError|not delivered") as failed:
             run(spark, source, checkpoint, send)
         assert "micro-batch 0" in str(failed.value)
-        assert received(collector)["copies"] == 5 * 5  # 5 events, 5 attempts each
+        # 5 events, 5 attempts each: stored once, the 4 later copies absorbed as duplicates.
+        assert (len(collector.events), collector.duplicates_absorbed) == (5, 5 * 4)
 
         run(spark, source, checkpoint, send)  # restarted: batch 0 again, then batch 1
 
-        got = received(collector)
-        assert len(got["ids"]) == 5 + 3
-        assert got["copies"] == 5 * 6 + 3  # batch 0's events once more, batch 1's once
+        # Batch 0's events once more (absorbed), batch 1's once: each event stored once.
+        assert len({e["insert_id"] for e in collector.events}) == len(collector.events) == 8
+        assert collector.duplicates_absorbed == 5 * 4 + 5
 
     lines = [
         json.loads(line)
