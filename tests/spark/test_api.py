@@ -155,3 +155,14 @@ def test_delivery_error_says_what_to_do() -> None:
     assert "restart the query" in str(transient) and "API key" not in str(transient)
     bad_key = BatchDeliveryError(4, Summary({("invalid", "invalid_api_key"): 5}))
     assert "Amplitude rejected the API key: fix it, then restart" in str(bad_key)
+
+
+def test_a_missing_java_is_noticed(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    """No java under JAVA_HOME, or none on PATH: the fixture's check finds none (and fails)."""
+    from tests.spark.conftest import java_executable
+
+    monkeypatch.setenv("JAVA_HOME", str(tmp_path))
+    assert java_executable() is None
+    monkeypatch.delenv("JAVA_HOME")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert java_executable() is None
