@@ -283,9 +283,20 @@ def run_document(
 
 
 DOCUMENTS = documents()
+#: Pages that start a JVM (Spark) get more than the suite's default time per test (seconds).
+SLOW_PAGES: Dict[str, float] = {"spark.md": 240.0}
 
 
-@pytest.mark.parametrize("path", DOCUMENTS, ids=[str(p.relative_to(ROOT)) for p in DOCUMENTS])
+@pytest.mark.parametrize(
+    "path",
+    [
+        pytest.param(p, marks=pytest.mark.timeout(SLOW_PAGES[p.name]))
+        if p.name in SLOW_PAGES
+        else p
+        for p in DOCUMENTS
+    ],
+    ids=[str(p.relative_to(ROOT)) for p in DOCUMENTS],
+)
 def test_document_snippets_run(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every runnable ```python block of the page executes without error."""
     known: List[str] = []

@@ -1,0 +1,173 @@
+"""Rows to events, and what an outcome means. Pure Python.
+
+Nothing here imports PySpark: this module runs on executors (inside each task) and in fast
+unit tests. ``_dataframe.py`` turns each row into a JSON string and its ``insert_id`` in the
+JVM; :func:`event_from_json` turns the two into the event that is logged.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Tuple
+
+from amplitude_legacy._event import EVENT_FIELDS
+
+__all__ = [
+    "EVENT_COLUMNS",
+    "INSERT_ID_NAMESPACE",
+    "OBJECT_FIELDS",
+    "Outcome",
+    "Summary",
+    "event_from_json",
+    "outcome_kind",
+]
+
+#: The columns a DataFrame may have: the HTTP V2 event fields, plus the one documented flag
+#: that is not an ``Event`` attribute.
+EVENT_COLUMNS: Tuple[str, ...] = (*EVENT_FIELDS, "$skip_user_properties_sync")
+
+#: Fields that are JSON objects on the wire. A string column of that name is parsed as JSON.
+OBJECT_FIELDS: Tuple[str, ...] = (
+    "event_properties",
+    "user_properties",
+    "groups",
+    "group_properties",
+    "plan",
+    "ingestion_metadata",
+)
+
+#: Prefixed to the canonical JSON before hashing, so these ids never collide with ids another
+#: scheme derives from the same content. Changing it changes every id (a re-run would then
+#: duplicate a backfill), hence the version suffix.
+INSERT_ID_NAMESPACE = "amplitude_legacy.spark/insert_id/v1\n"
+
+#: ``(insert_id, status, reason, status_code, error)``: one row of the outcomes DataFrame.
+Outcome = Tuple[Optional[str], str, Optional[str], int, Optional[str]]
+
+#: Reasons that no retry of the same event can fix: dead-lettered by ``foreach_batch``.
+_REJECTED = frozenset({"invalid", "payload_too_large", "rate_limited_quota", "middleware_error"})
+
+
+def event_from_json(
+    line: str, insert_id: str | None, json_fields: Sequence[str] = OBJECT_FIELDS
+) -> Tuple[Dict[str, Any], str | None]:
+    """Parse one row (as JSON) into ``(event, problem)``; the event carries ``insert_id``.
+
+    String values of the object fields in ``json_fields`` are parsed as JSON, so a JSON-string
+    column and a map or struct column are sent the same way.
+
+    Args:
+        line: the row as a JSON object, null columns left out.
+        insert_id: the row's id (``None`` when its ``insert_id_column`` value is null).
+        json_fields: the object fields that may hold JSON strings (the driver passes only the
+            string columns among ``OBJECT_FIELDS``: usually none, which saves the lookups).
+
+    Returns:
+        The event and ``None``; or, for a row that cannot be sent, what the row holds and
+        the problem (the row's outcome is ``invalid``).
+    """
+    event: Dict[str, Any] = json.loads(line)
+    for name in json_fields:
+        value = event.get(name)
+        if type(value) is str:
+            try:
+                event[name] = json.loads(value)
+            except ValueError as exc:
+                return event, f"Invalid event: column {name!r} is not valid JSON ({exc})"
+    if insert_id is None:
+        return event, "Invalid event: its insert_id_column value is null"
+    event["insert_id"] = insert_id
+    return event, None
+
+
+def outcome_kind(status: str, reason: str | None) -> str:
+    """Sort an outcome into ``delivered``, ``skipped``, ``rejected`` or ``failed``.
+
+    ``skipped``: stopped on purpose (a middleware did not call ``next`` or dropped it, opt-out).
+    ``rejected``: no retry can fix it (invalid, too large, over the daily quota, a middleware
+    raised). ``failed``: everything else, which a later attempt may deliver (retries
+    exhausted, shutdown timeout, queue full), and an invalid API key (fix it, then re-run).
+
+    Args:
+        status: the ``Response.status`` value (``"success"``, ``"invalid"``, ...).
+        reason: the ``Response.reason`` value.
+
+    Returns:
+        The kind, one of the four words above.
+    """
+    if status == "success":
+        return "delivered"
+    if status == "skipped":
+        return "skipped"
+    if reason in _REJECTED:
+        return "rejected"
+    return "failed"
+
+
+@dataclass(frozen=True)
+class Summary:
+    """How many events ended which way: counts by ``(status, reason)``.
+
+    Attributes:
+        counts: events per ``(status, reason)``; ``reason`` is ``None`` when delivered.
+
+    Examples:
+        >>> s = Summary({("success", None): 98, ("invalid", "invalid"): 2})
+        >>> s.total, s.delivered, s.rejected, str(s)
+        (100, 98, 2, '100 events: 98 success, 2 invalid (invalid)')
+    """
+
+    counts: Mapping[Tuple[str, str | None], int] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, rows: Iterable[Tuple[str, str | None, int]]) -> Summary:
+        """Build a summary from ``(status, reason, count)`` rows (several rows may repeat a key).
+
+        Args:
+            rows: the grouped outcomes.
+
+        Returns:
+            The summary.
+        """
+        counts: Dict[Tuple[str, str | None], int] = {}
+        for status, reason, n in rows:
+            counts[(status, reason)] = counts.get((status, reason), 0) + n
+        return cls(counts)
+
+    def _count(self, kind: str) -> int:
+        return sum(n for (s, r), n in self.counts.items() if outcome_kind(s, r) == kind)
+
+    @property
+    def total(self) -> int:
+        """Every event, one per input row."""
+        return sum(self.counts.values())
+
+    @property
+    def delivered(self) -> int:
+        """Events Amplitude accepted."""
+        return self._count("delivered")
+
+    @property
+    def skipped(self) -> int:
+        """Events stopped on purpose (middleware, opt-out): not a failure."""
+        return self._count("skipped")
+
+    @property
+    def rejected(self) -> int:
+        """Events no retry can deliver (invalid, too large, over quota, middleware raised)."""
+        return self._count("rejected")
+
+    @property
+    def failed(self) -> int:
+        """Events a later attempt may deliver (retries exhausted, ...) or a bad API key."""
+        return self._count("failed")
+
+    def __str__(self) -> str:
+        parts = [
+            f"{n:,} {status}" + (f" ({reason})" if reason else "")
+            for (status, reason), n in sorted(
+                self.counts.items(), key=lambda item: (-item[1], item[0][0], item[0][1] or "")
+            )
+        ]
+        return f"{self.total:,} events" + (": " + ", ".join(parts) if parts else "")

@@ -1,0 +1,223 @@
+"""What one Spark task runs: a client for the partition, every row logged, one outcome per row.
+
+No PySpark import: Spark pickles a ``PartitionSender`` on the driver and calls it on the
+executor with the partition's rows, each ``(event as JSON, insert_id)``. It builds a
+``NodeClient`` there, adds the middleware, logs each row and yields the outcomes in input
+order, in columnar chunks, keeping at most ``window`` events unresolved so memory stays flat
+for any partition size. Then it shuts the client down (which flushes).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections import deque
+from concurrent.futures import Future
+from typing import (
+    Any,
+    Callable,
+    Deque,
+    Dict,
+    Iterable,
+    Iterator,
+    List,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+)
+
+from amplitude_legacy._client import NodeClient
+from amplitude_legacy._options import Options
+from amplitude_legacy.spark._events import OBJECT_FIELDS, Outcome, event_from_json, outcome_kind
+
+__all__ = ["CHUNK", "DEFAULT_WINDOW", "MiddlewareSpec", "PartitionSender", "load_middleware"]
+
+#: Events logged and not yet resolved, at most, per task (as the CLI's ``--max-in-flight``).
+DEFAULT_WINDOW = 20_000
+#: Outcomes per row handed back to Spark: one row of five arrays per chunk costs the JVM
+#: far less to take in than a row per event (the driver explodes them afterwards).
+CHUNK = 4096
+
+#: A middleware as given by the caller: a ``"module:function"`` string or a callable.
+MiddlewareSpec = Union[str, Callable[..., Any]]
+
+
+def load_middleware(spec: MiddlewareSpec) -> Callable[..., Any]:
+    """Resolve ``"module:function"`` (the function part may be dotted); callables pass through.
+
+    Args:
+        spec: the middleware.
+
+    Returns:
+        The callable.
+
+    Raises:
+        TypeError: ``spec`` is neither a string nor a callable, or names something that is
+            not callable.
+        ValueError: the string is not ``module:function``.
+        ImportError: the module cannot be imported (the message names the spec).
+        AttributeError: the module has no such function.
+    """
+    if callable(spec):
+        return spec
+    if not isinstance(spec, str):
+        raise TypeError(
+            f"middleware: expected 'module:function' or a callable, got {type(spec).__name__}"
+        )
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise ValueError(f"middleware {spec!r}: expected 'module:function'")
+    try:
+        target: Any = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ImportError(f"middleware {spec!r}: cannot import {module_name}: {exc}") from exc
+    for part in attr.split("."):
+        if not hasattr(target, part):
+            raise AttributeError(f"middleware {spec!r}: {module_name} has no {attr}")
+        target = getattr(target, part)
+    if not callable(target):
+        raise TypeError(f"middleware {spec!r}: {attr} is not callable")
+    return target  # type: ignore[no-any-return]
+
+
+# One pending row: its id, the row as read (kept for a dead letter only), and its future or
+# its outcome when it was never logged.
+_Pending = Tuple[Optional[str], Optional[str], Union["Future[Any]", Outcome]]
+
+
+class PartitionSender:
+    """The function Spark runs once per partition (picklable; holds no client or thread).
+
+    Args:
+        api_key: the project's API key (never logged; redacted from error texts).
+        options: the validated client options.
+        middleware: run in this order, as ``addEventMiddleware`` would.
+        json_fields: the object fields whose column holds JSON strings (parsed per row).
+        dead_letters: add a sixth list to each chunk: for a rejected event, a JSON line with
+            the outcome and the row as read, before middleware (``None`` otherwise).
+        dead_letter_fields: merged into each dead-letter line (e.g. ``{"batch_id": 7}``).
+        window: events logged and not yet resolved, at most.
+        chunk: outcomes per yielded chunk.
+    """
+
+    def __init__(
+        self,
+        api_key: str,
+        options: Options,
+        middleware: Sequence[MiddlewareSpec] = (),
+        *,
+        json_fields: Sequence[str] = OBJECT_FIELDS,
+        dead_letters: bool = False,
+        dead_letter_fields: Dict[str, Any] | None = None,
+        window: int = DEFAULT_WINDOW,
+        chunk: int = CHUNK,
+    ) -> None:
+        self.api_key = api_key
+        self.options = options
+        self.middleware = tuple(middleware)
+        self.json_fields = tuple(json_fields)
+        self.dead_letters = dead_letters
+        self.dead_letter_fields = dict(dead_letter_fields or {})
+        self.window = window
+        self.chunk = chunk
+
+    def __repr__(self) -> str:  # the API key stays out of reprs (Spark may log them)
+        return f"<PartitionSender server_url={self.options.server_url!r}>"
+
+    def __call__(self, rows: Iterable[Sequence[Any]]) -> Iterator[Tuple[List[Any], ...]]:
+        """Send the partition's ``(event JSON, insert_id)`` rows.
+
+        Yields:
+            Chunks of outcomes in input order, column by column: ``(insert_ids, statuses,
+            reasons, status_codes, errors)`` (plus dead-letter lines), one entry per row.
+        """
+        client: NodeClient | None = None
+        pending: Deque[_Pending] = deque()
+        columns: Tuple[List[Any], ...] = self._empty()
+        keep, json_fields = self.dead_letters, self.json_fields
+        try:
+            for line, insert_id in rows:
+                event, problem = event_from_json(line, insert_id, json_fields)
+                row = line if keep else None
+                if problem is not None:
+                    pending.append((insert_id, row, (insert_id, "invalid", "invalid", 0, problem)))
+                else:
+                    if client is None:
+                        client = self._client()
+                    pending.append((insert_id, row, client.logEvent(event)))
+                if len(pending) >= self.window:
+                    self._add(columns, *pending.popleft())
+                    if len(columns[0]) >= self.chunk:
+                        yield columns
+                        columns = self._empty()
+            if client is not None:
+                client.shutdown()  # flushes: every future below is resolved after this
+                client = None
+            while pending:
+                self._add(columns, *pending.popleft())
+                if len(columns[0]) >= self.chunk:
+                    yield columns
+                    columns = self._empty()
+            if columns[0]:
+                yield columns
+        finally:
+            if client is not None:  # the task failed or was cancelled: Spark runs it again
+                client.shutdown(0)
+
+    def _empty(self) -> Tuple[List[Any], ...]:
+        return tuple([] for _ in range(6 if self.dead_letters else 5))
+
+    def _client(self) -> NodeClient:
+        client = NodeClient(self.api_key, self.options)
+        for spec in self.middleware:
+            client.addEventMiddleware(load_middleware(spec))
+        return client
+
+    def _add(
+        self,
+        columns: Tuple[List[Any], ...],
+        insert_id: str | None,
+        row: str | None,
+        result: Union[Future[Any], Outcome],
+    ) -> None:
+        """Append one event's outcome to the chunk's columns."""
+        outcome = self._resolve(insert_id, result) if isinstance(result, Future) else result
+        ids, statuses, reasons, codes, errors = columns[:5]
+        ids.append(outcome[0])
+        statuses.append(outcome[1])
+        reasons.append(outcome[2])
+        codes.append(outcome[3])
+        errors.append(outcome[4])
+        if self.dead_letters:
+            columns[5].append(self._dead_letter(outcome, row))
+
+    def _resolve(self, insert_id: str | None, future: Future[Any]) -> Outcome:
+        try:
+            response = future.result()
+        except Exception as exc:  # a middleware raised: the future carries its exception
+            error = f"{type(exc).__name__}: {exc}"
+            return (insert_id, "failed", "middleware_error", 0, self._redact(error))
+        status = response.status
+        if status == "success":
+            return (insert_id, "success", None, response.status_code, None)
+        error = response.error
+        return (
+            insert_id,
+            str(status),
+            response.reason,
+            response.status_code,
+            None if error is None else self._redact(str(error)),
+        )
+
+    def _dead_letter(self, outcome: Outcome, row: str | None) -> str | None:
+        """The JSON line for a rejected event (with the row as read); ``None`` otherwise."""
+        if outcome_kind(outcome[1], outcome[2]) != "rejected":
+            return None
+        keys = ("insert_id", "status", "reason", "status_code", "error")
+        record: Dict[str, Any] = {**dict(zip(keys, outcome)), **self.dead_letter_fields}
+        record["event"] = None if row is None else json.loads(row)
+        return json.dumps(record, ensure_ascii=False, default=repr)
+
+    def _redact(self, text: str) -> str:
+        return text.replace(self.api_key, "***") if self.api_key else text

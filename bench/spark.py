@@ -1,0 +1,267 @@
+"""The Spark row: ``send_dataframe`` on ``local[1]``/``local[2]`` beside ``amplitude-legacy send``.
+
+    pip install -e '.[spark]'
+    python -m bench.spark                          # 1M events, 0 and 100 ms latency (~10 min)
+    python -m bench.spark --events 100000 --latency-ms 0 --json spark.json
+
+One events file (JSON lines: ``bench_event``, 1,000 users, ``time``, ``seq``/``page``/``plan``
+properties) and the same events as Parquet (8 files, written by Spark). For each collector
+latency, three runs against the bench collector (``bench/collector.py`` with a delay before
+each answer, served from this otherwise idle parent process): the CLI on the JSON-lines file,
+then ``send_dataframe`` on the Parquet files with ``local[1]`` and ``local[2]``, each in a
+fresh process. Spark runs time the ``send_dataframe`` call only (session start and one small
+warm-up send are reported apart: a Spark user has a running session); the CLI run is timed
+from process start to exit. Every run must deliver each ``seq`` once. Results:
+``docs/performance.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any, Dict, List, Sequence, Tuple
+
+if __package__ in (None, ""):  # python bench/spark.py
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import netguard
+from bench.collector import BenchCollector
+
+__all__ = ["main"]
+
+ROOT = Path(__file__).resolve().parent.parent
+API_KEY = "bench-api-key"
+PARQUET_FILES = 8
+PAGES = ("/", "/pricing", "/docs", "/signup")
+OUTCOME_STATS = ("distinct", "duplicates", "lost", "requests")
+SCHEMA = (
+    "event_type string, user_id string, time long, "
+    "event_properties struct<seq: long, page: string, plan: string>"
+)
+
+
+class SlowCollector(BenchCollector):
+    """The bench collector, answering each Amplitude request after ``latency`` seconds.
+
+    The delay runs on the connection's own thread (the server has one per connection), so
+    concurrent clients wait in parallel, as they would on a real network.
+    """
+
+    def __init__(self, latency: float) -> None:
+        super().__init__()
+        self.latency = latency
+
+    def ingest(self, path: str, headers: Dict[str, str], raw: bytes) -> Tuple[int, bytes]:
+        """Count the request, then wait before the answer goes out."""
+        answer = super().ingest(path, headers, raw)
+        if self.latency:
+            time.sleep(self.latency)
+        return answer
+
+
+def control(base_url: str, command: str) -> Dict[str, Any]:
+    """Call a ``/_bench/`` endpoint of the collector."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(f"{base_url}/_bench/{command}", data=b"", timeout=600) as answer:
+        return json.loads(answer.read())  # type: ignore[no-any-return]
+
+
+# ---------------------------------------------------------------------------- data
+
+
+def write_events(path: Path, n: int) -> None:
+    """The JSON-lines file the CLI reads (and Spark converts to Parquet)."""
+    with path.open("w", encoding="utf-8") as out:
+        for i in range(n):
+            event = {
+                "event_type": "bench_event",
+                "user_id": f"user-{i % 1000:04d}",
+                "time": 1_700_000_000_000 + i,
+                "event_properties": {"seq": i, "page": PAGES[i & 3], "plan": "pro"},
+            }
+            out.write(json.dumps(event, separators=(",", ":")) + "\n")
+
+
+def session(master: str, app: str) -> Any:
+    """A loopback-only Spark session, quiet, with the Python workers on this interpreter."""
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    from pyspark.sql import SparkSession
+
+    spark = (
+        SparkSession.builder.master(master)
+        .appName(app)
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.sql.files.openCostInBytes", "0")  # one partition per Parquet file
+        .getOrCreate()
+    )
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+def prepare(jsonl: str, parquet: str) -> int:
+    """Write the events file as ``PARQUET_FILES`` Parquet files."""
+    spark = session("local[2]", "bench-spark-prepare")
+    df = spark.read.schema(SCHEMA).json(jsonl)
+    df.repartition(PARQUET_FILES).write.mode("overwrite").parquet(parquet)
+    spark.stop()
+    return 0
+
+
+# ---------------------------------------------------------------------------- runs
+
+
+def child(spec: Dict[str, Any]) -> int:
+    """One ``send_dataframe`` run in a fresh process; prints ``BENCH_RESULT {json}``."""
+    started = time.monotonic()
+    spark = session(spec["master"], "bench-spark")
+    from amplitude_legacy.spark import send_dataframe
+
+    largest = max(f.stat().st_size for f in Path(spec["parquet"]).glob("*.parquet"))
+    spark.conf.set("spark.sql.files.maxPartitionBytes", str(largest))
+    df = spark.read.parquet(spec["parquet"])
+    options = {"serverUrl": spec["url"] + "/2/httpapi"}
+    session_s = time.monotonic() - started
+    warm = time.monotonic()
+    send_dataframe(df.limit(2000), API_KEY, options)  # JIT, Python workers, imports
+    warm_s = time.monotonic() - warm
+    control(spec["url"], f"reset?n={spec['events']}")
+    begin = time.monotonic()
+    result = send_dataframe(df, API_KEY, options)
+    send_s = time.monotonic() - begin
+    stats = control(spec["url"], f"wait?n={spec['events']}&timeout=30")
+    row = {
+        "partitions": df.rdd.getNumPartitions(),
+        "session_s": round(session_s, 2),
+        "warmup_s": round(warm_s, 2),
+        "send_s": round(send_s, 2),
+        "delivered": result.summary.delivered,
+        "summary": str(result.summary),
+        **{k: stats[k] for k in OUTCOME_STATS},
+    }
+    spark.stop()
+    print("BENCH_RESULT " + json.dumps(row), flush=True)
+    return 0
+
+
+def run_cli(events: Path, collector: SlowCollector, n: int, env: Dict[str, str]) -> Dict[str, Any]:
+    """``amplitude-legacy send`` on the JSON-lines file, timed from start to exit."""
+    collector.reset(n)
+    url = f"http://127.0.0.1:{collector.port}/2/httpapi"
+    begin = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "amplitude_legacy", "send", str(events), "--api-key", API_KEY,
+         "--server-url", url, "--progress", "none"],
+        cwd=ROOT, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    send_s = time.monotonic() - begin
+    stats = collector.wait(n, 30)
+    if proc.returncode != 0:
+        return {"error": (proc.stderr or proc.stdout).strip().splitlines()[-3:]}
+    return {"send_s": round(send_s, 2), **{k: stats[k] for k in OUTCOME_STATS}}
+
+
+def run_spark(master: str, parquet: Path, url: str, n: int, env: Dict[str, str]) -> Dict[str, Any]:
+    """One ``child`` process."""
+    spec = {"master": master, "parquet": str(parquet), "url": url, "events": n}
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.spark", "child", json.dumps(spec)],
+        cwd=ROOT, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith("BENCH_RESULT "):
+            return json.loads(line[len("BENCH_RESULT ") :])  # type: ignore[no-any-return]
+    return {"error": (proc.stderr or proc.stdout).strip().splitlines()[-3:]}
+
+
+def report(rows: List[Dict[str, Any]], n: int) -> str:
+    """The Markdown table of ``docs/performance.md``."""
+    lines = [
+        f"| {n:,} events | latency | time (s) | events/s | vs CLI | partitions | delivered once |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
+    cli = {r["latency_ms"]: r for r in rows if r["run"] == "CLI"}
+    for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['run']} | {r['latency_ms']:g} ms | error: {r['error']} |||||")
+            continue
+        rate = n / r["send_s"]
+        base = cli.get(r["latency_ms"])
+        ratio = f"{base['send_s'] / r['send_s']:.2f}x" if base and "send_s" in base else "?"
+        once = r["distinct"] == n and not r["duplicates"]
+        lines.append(
+            f"| {r['run']} | {r['latency_ms']:g} ms | {r['send_s']:.1f} | {rate:,.0f} | {ratio} "
+            f"| {r.get('partitions', '')} | {'yes' if once else 'NO'} |"
+        )
+    return "\n".join(lines)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """Command-line options (and the internal ``prepare`` and ``child`` commands)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.spark", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("command", nargs="?", default="run", choices=("run", "prepare", "child"))
+    parser.add_argument("args", nargs="*", help=argparse.SUPPRESS)
+    parser.add_argument("--events", type=int, default=1_000_000, help="events (default 1000000)")
+    parser.add_argument("--latency-ms", default="0,100", help="collector latencies (default 0,100)")
+    parser.add_argument("--masters", default="local[1],local[2]", help="Spark masters to run")
+    parser.add_argument("--json", metavar="FILE", help="write the rows as JSON")
+    return parser.parse_args(argv)  # fmt: skip
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the comparison (or one of the internal commands); 1 if a run lost or duplicated."""
+    args = parse_args(argv)
+    if args.command == "prepare":
+        return prepare(*args.args)
+    if args.command == "child":
+        return child(json.loads(args.args[0]))
+    env = netguard.scrub_proxy_env()
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")]))
+    env.setdefault("PYSPARK_PYTHON", sys.executable)
+    rows: List[Dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="bench-spark-") as tmp:
+        events, parquet = Path(tmp, "events.jsonl"), Path(tmp, "events.parquet")
+        print(f"writing {args.events:,} events...", file=sys.stderr, flush=True)
+        write_events(events, args.events)
+        subprocess.run([sys.executable, "-m", "bench.spark", "prepare", str(events), str(parquet)],
+                       cwd=ROOT, env=env, check=True, capture_output=True)  # fmt: skip
+        for latency in (float(x) for x in args.latency_ms.split(",")):
+            # In this process: it only waits for the runs, so the collector has its GIL.
+            collector = SlowCollector(latency / 1000.0).start()
+            url = f"http://127.0.0.1:{collector.port}"
+            try:
+                for name in ["CLI", *args.masters.split(",")]:
+                    print(f"running {name} at {latency:g} ms...", file=sys.stderr, flush=True)
+                    if name == "CLI":
+                        result = run_cli(events, collector, args.events, env)
+                    else:
+                        result = run_spark(name, parquet, url, args.events, env)
+                    load = round(os.getloadavg()[0], 2)  # this box is shared: keep the context
+                    row = {"run": name, "latency_ms": latency, "load_1m_after": load, **result}
+                    print(json.dumps(row), file=sys.stderr, flush=True)
+                    rows.append(row)
+            finally:
+                collector.stop()
+    print(report(rows, args.events))
+    if args.json:
+        Path(args.json).write_text(
+            json.dumps({"events": args.events, "rows": rows}, indent=2) + "\n"
+        )
+    bad = [r for r in rows if "error" in r or r["distinct"] != args.events or r["duplicates"]]
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,202 @@
+"""What one Spark task runs, without Spark: rows to events, outcomes, chunks, dead letters.
+
+``PartitionSender`` is called here as Spark calls it on an executor, with ``(event JSON,
+insert_id)`` rows, and sends to the bundled collector over loopback.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+from typing import Any, Callable, List, Tuple
+
+import pytest
+
+from amplitude_legacy import MiddlewarePayload
+from amplitude_legacy._options import resolve_options
+from amplitude_legacy.spark._events import Summary, event_from_json, outcome_kind
+from amplitude_legacy.spark._partition import PartitionSender, load_middleware
+from amplitude_legacy.testing import Collector
+from tests.spark._helpers import explode_on_request, skip_health_checks
+
+API_KEY = "SECRET-KEY-1234567890"
+
+
+def row(event: dict, insert_id: str | None = "id-0") -> Tuple[str, str | None]:
+    return json.dumps(event), insert_id
+
+
+def flatten(chunks: List[Tuple[List[Any], ...]]) -> List[Tuple[Any, ...]]:
+    """The chunks' columns back into one tuple per row, in order."""
+    return [outcome for chunk in chunks for outcome in zip(*chunk)]
+
+
+# ---------------------------------------------------------------------------- rows to events
+
+
+def test_json_string_columns_are_parsed_and_the_id_is_set() -> None:
+    """Object fields given as JSON strings become objects; the row's id becomes insert_id."""
+    line = json.dumps({"event_type": "e", "event_properties": '{"a": 1}', "groups": {"org": "x"}})
+    event, problem = event_from_json(line, "id-7")
+    assert problem is None
+    assert event == {
+        "event_type": "e",
+        "event_properties": {"a": 1},
+        "groups": {"org": "x"},
+        "insert_id": "id-7",
+    }
+
+
+def test_a_row_that_cannot_be_an_event_says_why() -> None:
+    """Broken JSON in an object column, or a null id, makes the row invalid, with the reason."""
+    _, problem = event_from_json(json.dumps({"user_properties": "{oops"}), "id-1")
+    assert problem is not None and "'user_properties' is not valid JSON" in problem
+    _, problem = event_from_json(json.dumps({"event_type": "e"}), None)
+    assert problem == "Invalid event: its insert_id_column value is null"
+
+
+@pytest.mark.parametrize(
+    ("status", "reason", "kind"),
+    [
+        ("success", None, "delivered"),
+        ("skipped", "middleware_stopped", "skipped"),
+        ("skipped", "sampled_out", "skipped"),
+        ("skipped", None, "skipped"),
+        ("invalid", "invalid", "rejected"),
+        ("payload_too_large", "payload_too_large", "rejected"),
+        ("rate_limit", "rate_limited_quota", "rejected"),
+        ("failed", "middleware_error", "rejected"),
+        ("failed", "retries_exhausted", "failed"),
+        ("Timeout", "retries_exhausted", "failed"),
+        ("failed", "shutdown_timeout", "failed"),
+        ("failed", "queue_full", "failed"),
+        ("invalid", "invalid_api_key", "failed"),
+    ],
+)
+def test_outcome_kinds(status: str, reason: str | None, kind: str) -> None:
+    """Each outcome is delivered, skipped, rejected (dead letter) or failed (send again)."""
+    assert outcome_kind(status, reason) == kind
+
+
+def test_summary_counts_and_reads() -> None:
+    """A summary adds repeated keys, counts each kind, and reads largest first."""
+    summary = Summary.of(
+        [("success", None, 5), ("invalid", "invalid", 1), ("success", None, 2),
+         ("failed", "retries_exhausted", 3), ("skipped", "middleware_stopped", 1)]
+    )  # fmt: skip
+    assert (summary.total, summary.delivered, summary.skipped) == (12, 7, 1)
+    assert (summary.rejected, summary.failed) == (1, 3)
+    assert str(summary) == (
+        "12 events: 7 success, 3 failed (retries_exhausted), 1 invalid (invalid), "
+        "1 skipped (middleware_stopped)"
+    )
+    assert str(Summary()) == "0 events"
+
+
+# ---------------------------------------------------------------------------- middleware specs
+
+
+def test_middleware_given_as_module_function_is_imported() -> None:
+    """A 'module:function' string resolves to the function; a callable is kept as is."""
+    assert load_middleware("tests.spark._helpers:skip_health_checks") is skip_health_checks
+    assert load_middleware(skip_health_checks) is skip_health_checks
+
+
+@pytest.mark.parametrize(
+    ("spec", "error", "message"),
+    [
+        ("no_colon", ValueError, "expected 'module:function'"),
+        ("nowhere_module_xyz:f", ImportError, "cannot import nowhere_module_xyz"),
+        ("json:no_such_function", AttributeError, "json has no no_such_function"),
+        ("json:__name__", TypeError, "is not callable"),
+        (42, TypeError, "got int"),
+    ],
+)
+def test_a_bad_middleware_spec_is_named(spec: Any, error: type, message: str) -> None:
+    """A middleware that cannot be loaded raises a typed error that names it."""
+    with pytest.raises(error, match=message):
+        load_middleware(spec)
+
+
+# ---------------------------------------------------------------------------- one partition
+
+
+def sender(collector: Collector, *middleware: Any, **kwargs: Any) -> PartitionSender:
+    options = resolve_options({"serverUrl": collector.http_api_url, "retryTimeouts": [10, 10]})
+    return PartitionSender(API_KEY, options, middleware, **kwargs)
+
+
+def test_outcomes_come_in_input_order_in_chunks(amplitude_collector: Collector) -> None:
+    """Each row gets one outcome, in input order, whatever the window and chunk sizes."""
+    events = [{"event_type": "Play", "user_id": f"user-{i}"} for i in range(7)]
+    events.insert(3, {"event_type": "Health Check", "user_id": "user-x"})
+    events.insert(5, {"event_type": "No ids"})
+    rows = [row(e, f"id-{i}") for i, e in enumerate(events)]
+    send = sender(amplitude_collector, skip_health_checks, window=3, chunk=2)
+
+    chunks = list(send(rows))
+
+    assert [len(c[0]) for c in chunks] == [2, 2, 2, 2, 1]
+    outcomes = flatten(chunks)
+    assert [o[0] for o in outcomes] == [f"id-{i}" for i in range(9)]
+    assert [o[1] for o in outcomes] == ["success"] * 3 + ["skipped", "success", "invalid"] + [
+        "success"
+    ] * 3
+    assert outcomes[3][2] == "middleware_stopped" and outcomes[5][2] == "invalid"
+    assert sorted(e["insert_id"] for e in amplitude_collector.events) == sorted(
+        o[0] for o in outcomes if o[1] == "success"
+    )
+
+
+def test_an_empty_partition_starts_no_client(amplitude_collector: Collector) -> None:
+    """No rows: nothing yielded, nothing sent."""
+    assert list(sender(amplitude_collector)([])) == []
+    assert amplitude_collector.requests == []
+
+
+def test_raising_middleware_and_dead_letters(amplitude_collector: Collector) -> None:
+    """A raising middleware is a rejected outcome; rejected rows get a dead letter, redacted."""
+
+    def leaky(payload: MiddlewarePayload, next: Callable[[MiddlewarePayload], None]) -> None:
+        if payload.event.event_type == "Leak":
+            raise ValueError(f"cannot enrich with key {API_KEY}")
+        next(payload)
+
+    rows = [
+        row({"event_type": "Play", "user_id": "user-1"}, "a"),
+        row({"event_type": "Explode", "user_id": "user-1"}, "b"),
+        row({"event_type": "Leak", "user_id": "user-1"}, "c"),
+        row({"event_type": "Play", "user_id": "user-1", "event_properties": "{bad"}, "d"),
+    ]
+    send = sender(
+        amplitude_collector,
+        explode_on_request,
+        leaky,
+        dead_letters=True,
+        dead_letter_fields={"batch_id": 4},
+    )
+
+    outcomes = flatten(list(send(rows)))
+
+    assert [o[1:3] for o in outcomes] == [
+        ("success", None),
+        ("failed", "middleware_error"),
+        ("failed", "middleware_error"),
+        ("invalid", "invalid"),
+    ]
+    assert outcomes[1][4] == "RuntimeError: enrichment service down"
+    assert outcomes[2][4] == "ValueError: cannot enrich with key ***"
+    assert outcomes[0][5] is None
+    letter = json.loads(outcomes[3][5])
+    assert letter["batch_id"] == 4 and letter["insert_id"] == "d"
+    as_read = {"event_type": "Play", "user_id": "user-1", "event_properties": "{bad"}
+    assert letter["event"] == as_read
+    assert API_KEY not in outcomes[2][5]
+
+
+def test_the_sender_pickles_without_showing_the_key() -> None:
+    """Spark pickles the sender to ship it; its repr (which Spark may log) hides the key."""
+    send = PartitionSender(API_KEY, resolve_options({"serverUrl": "http://127.0.0.1:9/x"}))
+    copy = pickle.loads(pickle.dumps(send))
+    assert copy.api_key == API_KEY and copy.options == send.options
+    assert API_KEY not in repr(send)
