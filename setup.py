@@ -46,8 +46,12 @@ setup(
             "mkdocstrings[python]>=0.24",
             "flask>=2",
             "gevent>=21",
+            "redis>=5",
+            "fastjsonschema>=2.20",
         ],
         "docs": ["mkdocs>=1.5", "mkdocs-material>=9", "mkdocstrings[python]>=0.24"],
+        "redis": ["redis>=5"],
+        "tracking-plan": ["fastjsonschema>=2.20"],
     },
     entry_points={
         "console_scripts": ["amplitude-legacy = amplitude_legacy._cli:main"],
