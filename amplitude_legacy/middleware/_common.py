@@ -14,6 +14,7 @@ import threading
 import time
 from typing import Any, Callable, Dict, Iterable, Mapping, Tuple, Union
 
+from amplitude_legacy._event import Event
 from amplitude_legacy._middleware import MiddlewarePayload
 
 __all__ = [
@@ -29,8 +30,8 @@ __all__ = [
 
 log = logging.getLogger("amplitude_legacy")
 
-EventPredicate = Callable[[Mapping[str, Any]], bool]
-"""A test over one event (our ``Event``: a dict with attribute access)."""
+EventPredicate = Callable[[Event], bool]
+"""A test over one event (an ``Event``: a dict with attribute access)."""
 
 Where = Union[str, Iterable[str], EventPredicate]
 """Which events: an event type or glob pattern (``"Health Check"``, ``"debug.*"``), several of
@@ -146,7 +147,7 @@ def compile_where(where: Where, arg: str = "where") -> EventPredicate:
         raise ValueError(f"{arg} is empty: give at least one event type or pattern")
     match = type_matcher(types, arg)
 
-    def by_type(event: Mapping[str, Any]) -> bool:
+    def by_type(event: Event) -> bool:
         return match(event.get("event_type"))
 
     return by_type

@@ -118,7 +118,7 @@ class Destination:
             (``WebhookDestination`` sets ``maxCachedEvents`` from its ``batch_size``).
 
     Raises:
-        ValueError: an empty ``name``.
+        ValueError: an empty ``name``; neither ``transport`` nor ``api_key``.
         OptionsError: a bad option (the message names it), or ``serverUrl`` /
             ``transportClass`` given to a destination with its own transport.
 
@@ -143,6 +143,8 @@ class Destination:
             raise OptionsError(
                 "options", f"must be a dict or Options, got {type(options).__name__}"
             )
+        if api_key is None and transport is None and not self._makes_transport:
+            raise ValueError("a Destination needs transport= (or use AmplitudeDestination)")
         self.name = name
         overrides: Dict[str, Any] = {
             key: value for key, value in (defaults or {}).items() if not _given(options, key)

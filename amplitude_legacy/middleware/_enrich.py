@@ -5,14 +5,14 @@ from __future__ import annotations
 import difflib
 from typing import Any, Callable, Dict, Mapping, Optional, Union
 
-from amplitude_legacy._event import EVENT_FIELDS
+from amplitude_legacy._event import EVENT_FIELDS, Event
 from amplitude_legacy._middleware import Middleware, MiddlewareNext, MiddlewarePayload
 
 __all__ = ["Enrichment", "enrich", "rename_events", "set_defaults"]
 
 Enrichment = Union[
     Mapping[str, Any],
-    Callable[[Mapping[str, Any], Optional[Dict[str, Any]]], Optional[Mapping[str, Any]]],
+    Callable[[Event, Optional[Dict[str, Any]]], Optional[Mapping[str, Any]]],
 ]
 """Properties to add: a dict (the same for every event), or ``fn(event, extra)`` returning a
 dict (or ``None`` for nothing) for each event; ``extra`` is the second argument of

@@ -6,6 +6,7 @@ import hashlib
 import re
 from typing import Any, Callable, Iterable, Mapping, Sequence, Tuple, Union
 
+from amplitude_legacy._event import Event
 from amplitude_legacy._middleware import Middleware, MiddlewareNext, MiddlewarePayload
 from amplitude_legacy.middleware._common import (
     EventPredicate,
@@ -19,7 +20,7 @@ from amplitude_legacy.middleware._paths import parse_path, read_path
 
 __all__ = ["BOT_PATTERN", "drop_bots", "drop_events", "keep_events", "sample", "sample_bucket"]
 
-SampleKey = Union[str, Sequence[str], Callable[[Mapping[str, Any]], Any]]
+SampleKey = Union[str, Sequence[str], Callable[[Event], Any]]
 """What ``sample`` buckets by: a field, fields tried in order, or a function of the event."""
 
 #: How many sampling decisions ``sample`` remembers (ids repeat: most calls skip the hash).
@@ -60,12 +61,12 @@ def _event_test(
     match = type_matcher(types, "event_types")
     if predicate is None:
 
-        def by_type(event: Mapping[str, Any]) -> bool:
+        def by_type(event: Event) -> bool:
             return match(event.get("event_type"))
 
         return by_type, f"{factory}({described})"
 
-    def by_type_and_where(event: Mapping[str, Any]) -> bool:
+    def by_type_and_where(event: Event) -> bool:
         return match(event.get("event_type")) and bool(predicate(event))
 
     return by_type_and_where, f"{factory}({described}, where=...)"
@@ -176,7 +177,7 @@ def sample_bucket(key: str) -> int:
     return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big")
 
 
-def _sample_key(by: SampleKey) -> Callable[[Mapping[str, Any]], Any]:
+def _sample_key(by: SampleKey) -> Callable[[Event], Any]:
     if callable(by):
         return by
     if isinstance(by, str):
@@ -184,14 +185,14 @@ def _sample_key(by: SampleKey) -> Callable[[Mapping[str, Any]], Any]:
             raise ValueError("by must name an event field, got ''")
         field = by
 
-        def one_field(event: Mapping[str, Any]) -> Any:
+        def one_field(event: Event) -> Any:
             return event.get(field)
 
         return one_field
     if isinstance(by, Sequence) and by and all(isinstance(f, str) and f for f in by):
         fields = tuple(by)
 
-        def first_present(event: Mapping[str, Any]) -> Any:
+        def first_present(event: Event) -> Any:
             for name in fields:
                 value = event.get(name)
                 if value is not None:
