@@ -23,9 +23,8 @@ __all__ = [
     "Reason",
     "Where",
     "compile_where",
-    "event_of",
+    "event_type_test",
     "stop",
-    "type_matcher",
 ]
 
 log = logging.getLogger("amplitude_legacy")
@@ -56,14 +55,6 @@ class Reason:
     ROUTED = "routed"
 
 
-def event_of(payload: Any) -> Any:
-    """The event of a payload: ``payload.event``, or ``payload["event"]`` when a middleware
-    before passed a plain ``{"event": ..., "extra": ...}`` dict to ``next``."""
-    if type(payload) is MiddlewarePayload:
-        return payload.event
-    return payload["event"]
-
-
 def stop(payload: Any, reason: str, detail: str | None) -> None:
     """Stop the event with ``reason`` instead of calling ``next``.
 
@@ -90,16 +81,16 @@ def _names_and_patterns(
     return frozenset(names), regex
 
 
-def type_matcher(types: Iterable[str], arg: str) -> Callable[[Any], bool]:
-    """A test over an ``event_type`` value: exact names and glob patterns (case-sensitive).
+def event_type_test(types: Iterable[str], arg: str) -> EventPredicate:
+    """A test over an event's ``event_type``: exact names and glob patterns (case-sensitive).
 
     Args:
         types: names (``"Health Check"``) and ``fnmatch`` patterns (``"debug.*"``, ``"[AB]*"``).
         arg: the argument's name, for error messages.
 
     Returns:
-        ``match(event_type) -> bool``; a value that is not a string never matches (validation
-        rejects that event later, with its own message).
+        ``match(event) -> bool``; an ``event_type`` that is not a string never matches
+        (validation rejects that event later, with its own message).
 
     Raises:
         TypeError: an item is not a non-empty string.
@@ -107,16 +98,18 @@ def type_matcher(types: Iterable[str], arg: str) -> Callable[[Any], bool]:
     names, regex = _names_and_patterns(types, arg)
     if regex is None:
 
-        def match_names(event_type: Any) -> bool:
+        def by_name(event: Event) -> bool:
+            event_type = event.get("event_type")
             return type(event_type) is str and event_type in names
 
-        return match_names
+        return by_name
     search = regex.match
 
-    def match_globs(event_type: Any) -> bool:
+    def by_name_or_pattern(event: Event) -> bool:
+        event_type = event.get("event_type")
         return type(event_type) is str and (event_type in names or search(event_type) is not None)
 
-    return match_globs
+    return by_name_or_pattern
 
 
 def compile_where(where: Where, arg: str = "where") -> EventPredicate:
@@ -145,12 +138,7 @@ def compile_where(where: Where, arg: str = "where") -> EventPredicate:
     types = tuple(where)
     if not types:
         raise ValueError(f"{arg} is empty: give at least one event type or pattern")
-    match = type_matcher(types, arg)
-
-    def by_type(event: Event) -> bool:
-        return match(event.get("event_type"))
-
-    return by_type
+    return event_type_test(types, arg)
 
 
 class BurstLog:

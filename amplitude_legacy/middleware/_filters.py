@@ -13,8 +13,8 @@ from amplitude_legacy.middleware._common import (
     Reason,
     Where,
     compile_where,
+    event_type_test,
     stop,
-    type_matcher,
 )
 from amplitude_legacy.middleware._paths import parse_path, read_path
 
@@ -58,16 +58,12 @@ def _event_test(
     if not types:
         assert predicate is not None
         return predicate, f"{factory}(where=...)"
-    match = type_matcher(types, "event_types")
+    by_type = event_type_test(types, "event_types")
     if predicate is None:
-
-        def by_type(event: Event) -> bool:
-            return match(event.get("event_type"))
-
         return by_type, f"{factory}({described})"
 
     def by_type_and_where(event: Event) -> bool:
-        return match(event.get("event_type")) and bool(predicate(event))
+        return by_type(event) and bool(predicate(event))
 
     return by_type_and_where, f"{factory}({described}, where=...)"
 
@@ -206,7 +202,11 @@ def _sample_key(by: SampleKey) -> Callable[[Event], Any]:
 
 
 def sample(
-    rate: float, by: SampleKey = "user_id", *, reason: str = Reason.SAMPLED_OUT
+    rate: float,
+    by: SampleKey = "user_id",
+    *,
+    where: Where | None = None,
+    reason: str = Reason.SAMPLED_OUT,
 ) -> Middleware:
     """Keep a fixed share of users (or devices): all of a user's events, or none of them.
 
@@ -219,17 +219,20 @@ def sample(
         rate: the share to keep, from 0.0 (none) to 1.0 (all).
         by: the field to bucket by (``"user_id"``), several tried in order
             (``("user_id", "device_id")``), or a function of the event returning the id.
+        where: sample only these events (names, glob patterns or a predicate, as in
+            ``drop_events``); the others pass untouched.
         reason: the drop reason (default ``"sampled_out"``).
 
     Returns:
         The ``(payload, next)`` middleware.
 
     Raises:
-        TypeError: ``rate`` is not a number; ``by`` is none of the accepted forms.
+        TypeError: ``rate`` is not a number; ``by`` or ``where`` of an unknown kind.
         ValueError: ``rate`` outside [0, 1]; an empty ``reason``.
 
     Examples:
         >>> client.addEventMiddleware(sample(0.1, by=("user_id", "device_id")))
+        >>> client.addEventMiddleware(sample(0.05, where="Search Result *"))
     """
     if not isinstance(rate, (int, float)) or isinstance(rate, bool):
         raise TypeError(f"rate must be a number from 0 to 1, got {rate!r}")
@@ -237,6 +240,8 @@ def sample(
         raise ValueError(f"rate must be from 0 to 1, got {rate!r}")
     reason = _check_reason(reason)
     key_of = _sample_key(by)
+    field = by if isinstance(by, str) else None  # the common case, read inline
+    only = compile_where(where) if where is not None else None
     threshold = round(rate * 2**64)
     detail = f"sample({rate})"
     memo: dict[str, bool] = {}
@@ -245,7 +250,10 @@ def sample(
 
     def sample_middleware(payload: MiddlewarePayload, next: MiddlewareNext) -> None:
         event = payload.event if type(payload) is payload_type else payload["event"]
-        key = key_of(event)
+        if only is not None and not only(event):
+            next(payload)
+            return
+        key = event.get(field) if field is not None else key_of(event)
         if type(key) is not str:
             next(payload)
             return
@@ -292,9 +300,11 @@ def drop_bots(
     """
     path = parse_path(user_agent_field, "user_agent_field")
     reason = _check_reason(reason)
+    lower = pattern is None
     if pattern is None:
-        pattern = BOT_PATTERN
-    if isinstance(pattern, str):
+        # Searching lower-cased text is ~10x faster than re.IGNORECASE on a long alternation.
+        compiled = re.compile(BOT_PATTERN)
+    elif isinstance(pattern, str):
         try:
             compiled = re.compile(pattern, re.IGNORECASE)
         except re.error as exc:
@@ -310,7 +320,7 @@ def drop_bots(
     def drop_bots_middleware(payload: MiddlewarePayload, next: MiddlewareNext) -> None:
         event = payload.event if type(payload) is payload_type else payload["event"]
         agent = read_path(event, path)
-        if type(agent) is str and search(agent) is not None:
+        if type(agent) is str and search(agent.lower() if lower else agent) is not None:
             stop(payload, reason, detail)
         else:
             next(payload)

@@ -171,11 +171,13 @@ def redact(
 def _allowed(value: Mapping[str, Any], names: frozenset[str], group: bool) -> Any:
     if value.keys() <= names:
         return value
+    if not group:
+        return {key: item for key, item in value.items() if key in names}
     out: Dict[str, Any] = {}
     for key, item in value.items():
         if key in names:
             out[key] = item
-        elif group and type(key) is str and key.startswith("$") and isinstance(item, Mapping):
+        elif type(key) is str and key.startswith("$") and isinstance(item, Mapping):
             out[key] = {k: v for k, v in item.items() if k in names}  # identify operations
     return out
 

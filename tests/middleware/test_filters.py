@@ -154,3 +154,12 @@ def test_drop_bots_reads_a_dotted_path_and_keeps_unknown_agents() -> None:
     assert isinstance(run(mw, {"event_type": "e", "user_id": "u"}), Event)
     custom = drop_bots(pattern=r"^internal-probe")
     assert reason_of(run(custom, {"event_type": "e", "user_agent": "internal-probe/1"})) == "bot"
+
+
+def test_sample_where_samples_only_the_noisy_events() -> None:
+    """sample(0, where=...) drops the matching events and lets the others through."""
+    mw = sample(0.0, where="Search *")
+    assert reason_of(run(mw, {"event_type": "Search Result Viewed", "user_id": "u"})) == (
+        "sampled_out"
+    )
+    assert isinstance(run(mw, {"event_type": "Signed Up", "user_id": "u"}), Event)
