@@ -6,7 +6,10 @@ an hour, ``maxCachedEvents`` above the burst), so the loop measures the caller's
 Every event is built before its call (untimed); ``logEvent`` alone is timed with
 ``perf_counter_ns``. Afterwards the client flushes and the counts are checked (nothing lost,
 only the expected drop reasons), so a scenario that silently dropped everything cannot look
-fast. Each row is the median, over ``--repeat`` processes, of the median per call.
+fast. Each process also times the bare client and a client with one no-op middleware,
+alternating blocks of 500 calls between the three, so each difference ("over bare", "over
+no-op") is taken within one process under the same load. Each row is the median over
+``--repeat`` processes (run round-robin) of the median per call.
 
 The event: ``Checkout Completed``, a user from a pool of 100, ``ip``, ``user_agent`` and ten
 event properties (one of them a per-event e-mail, one a per-event order id), validated
@@ -16,6 +19,7 @@ Examples:
     python -m bench.middleware                          # every scenario, 20k events, 3 runs
     python -m bench.middleware --only bare,noop,chain --events 2000 --repeat 1
     python -m bench.middleware --json middleware.json
+    python -m bench.middleware --schema-libraries       # fastjsonschema vs jsonschema
 """
 
 from __future__ import annotations
@@ -142,48 +146,109 @@ def _chain(scenario: str, second_url: str) -> Tuple[List[Any], List[Any]]:
     return ([single[scenario]()] if scenario in single else []), []
 
 
-def child(scenario: str, events: int) -> Dict[str, Any]:
-    """Run one scenario in this process; return its figures (one JSON line on stdout)."""
+#: Calls per client before the loop moves to the next client (see ``child``).
+BLOCK = 500
+
+
+def _client(url: str, events: int) -> Any:
     import amplitude_legacy
+
+    return amplitude_legacy.NodeClient(
+        "BENCH_KEY",
+        server_url=url,
+        upload_interval_in_sec=3600,  # the worker never sends while the loop runs
+        max_cached_events=10**9,
+        max_queue_size=events + 1,
+    )
+
+
+def child(scenario: str, events: int) -> Dict[str, Any]:
+    """Run one scenario in this process; return its figures (one JSON line on stdout).
+
+    Paired with its baselines: the bare client and a client with one no-op middleware run in
+    the same process, in alternating blocks of ``BLOCK`` calls, so a change of machine load
+    hits all three alike and the differences stay meaningful on a busy machine.
+    """
     from amplitude_legacy.testing import Collector
 
+    names = ["bare", "noop", scenario][
+        : 1 if scenario == "bare" else 2 if scenario == "noop" else 3
+    ]
     with Collector() as main, Collector() as second:
-        client = amplitude_legacy.NodeClient(
-            "BENCH_KEY",
-            server_url=main.http_api_url,
-            upload_interval_in_sec=3600,
-            max_cached_events=10**9,
-            max_queue_size=events + 1,
-        )
-        chain, destinations = _chain(scenario, second.http_api_url)
-        for middleware in chain:
-            client.addEventMiddleware(middleware)
+        clients, destinations = {}, []
+        for name in names:
+            clients[name] = _client(main.http_api_url, events)
+            chain, made = _chain(name, second.http_api_url)
+            destinations += made
+            for middleware in chain:
+                clients[name].addEventMiddleware(middleware)
         prepared = [_event(i) for i in range(events)]
-        timings = [0] * events
-        log, clock = client.logEvent, time.perf_counter_ns
-        for i, event in enumerate(prepared):
-            started = clock()
-            log(event)
-            timings[i] = clock() - started
-        flushed = client.flush(60)
-        stats = client.stats()
-        client.shutdown(10)
+        timings: Dict[str, List[int]] = {name: [0] * events for name in names}
+        clock = time.perf_counter_ns
+        for start in range(0, events, BLOCK):
+            for name in names:
+                log, out = clients[name].logEvent, timings[name]
+                for i in range(start, min(start + BLOCK, events)):
+                    event = dict(prepared[i])  # a fresh dict per client (untimed)
+                    begun = clock()
+                    log(event)
+                    out[i] = clock() - begun
+        figures: Dict[str, Any] = {"scenario": scenario, "events": events}
+        for name in names:
+            flushed = clients[name].flush(60)
+            stats = clients[name].stats()
+            clients[name].shutdown(10)
+            allowed = set(SCENARIOS[name][1])
+            lost = events - stats.delivered - sum(stats.dropped.values())
+            unexpected = {k: v for k, v in stats.dropped.items() if k not in allowed}
+            if lost or unexpected or flushed.pending:
+                raise SystemExit(f"{name}: lost {lost}, unexpected drops {unexpected}, {flushed}")
+            ordered = sorted(timings[name])
+            figures[name] = {
+                "median_us": ordered[events // 2] / 1000,
+                "p99_us": ordered[int(events * 0.99)] / 1000,
+                "delivered": stats.delivered,
+                "dropped": dict(stats.dropped),
+            }
         for destination in destinations:
             destination.shutdown(10)
-    allowed = set(SCENARIOS[scenario][1])
-    lost = events - stats.delivered - sum(stats.dropped.values())
-    unexpected = {k: v for k, v in stats.dropped.items() if k not in allowed}
-    if lost or unexpected or flushed.pending:
-        raise SystemExit(f"{scenario}: lost {lost}, unexpected drops {unexpected}, {flushed}")
-    timings.sort()
-    return {
-        "scenario": scenario,
-        "events": events,
-        "median_us": timings[len(timings) // 2] / 1000,
-        "p99_us": timings[int(len(timings) * 0.99)] / 1000,
-        "delivered": stats.delivered,
-        "dropped": dict(stats.dropped),
-    }
+    return figures
+
+
+def compare_schema_libraries(number: int = 20_000) -> Dict[str, float]:
+    """µs per check of the benchmark event against the 10-property schema: fastjsonschema
+    (compiled to Python, what ``validate`` uses) and jsonschema (when installed)."""
+    import functools
+    import timeit
+
+    import fastjsonschema
+
+    schema = PLAN["Checkout Completed"]
+    valid = _event(1)["event_properties"]
+    invalid = {**valid, "currency": "euro"}
+    compiled = fastjsonschema.compile(schema, use_default=False)
+
+    def fast(instance: Dict[str, Any]) -> bool:
+        try:
+            compiled(instance)
+        except fastjsonschema.JsonSchemaValueException:
+            return False
+        return True
+
+    checks: Dict[str, Callable[[Dict[str, Any]], bool]] = {"fastjsonschema": fast}
+    try:
+        import jsonschema
+
+        checks["jsonschema"] = jsonschema.Draft7Validator(schema).is_valid
+    except ImportError:
+        print("jsonschema is not installed: only fastjsonschema is measured", file=sys.stderr)
+    figures = {}
+    for name, check in checks.items():
+        for label, instance in (("valid", valid), ("invalid", invalid)):
+            call = functools.partial(check, instance)
+            best = min(timeit.repeat(call, number=number, repeat=5))
+            figures[f"{name} ({label})"] = best / number * 1e6
+    return figures
 
 
 def _run_child(scenario: str, events: int) -> Dict[str, Any]:
@@ -200,31 +265,46 @@ def _run_child(scenario: str, events: int) -> Dict[str, Any]:
     return result
 
 
+def summarize(name: str, runs: List[Dict[str, Any]]) -> Dict[str, Any]:
+    """One row from the runs of a scenario: medians over the runs, and the paired differences
+    (scenario minus bare, minus no-op, each taken within one run)."""
+    mine = [run[name] for run in runs]
+    row: Dict[str, Any] = {
+        "scenario": name,
+        "median_us": statistics.median(m["median_us"] for m in mine),
+        "p99_us": statistics.median(m["p99_us"] for m in mine),
+        "runs_us": [m["median_us"] for m in mine],
+        "delivered": mine[0]["delivered"],
+        "dropped": mine[0]["dropped"],
+    }
+    for base in ("bare", "noop"):
+        if name != base and all(base in run for run in runs):
+            row[f"over_{base}_us"] = statistics.median(
+                run[name]["median_us"] - run[base]["median_us"] for run in runs
+            )
+    return row
+
+
 def table(rows: List[Dict[str, Any]]) -> str:
-    """The Markdown table of ``rows`` (one per scenario, medians over the repeats)."""
-    by_name = {row["scenario"]: row for row in rows}
-    bare = by_name.get("bare", {}).get("median_us")
-    noop = by_name.get("noop", {}).get("median_us")
+    """The Markdown table of ``rows`` (one per scenario)."""
     lines = [
-        "| scenario | µs/call median | p99 | vs bare | vs no-op | goal | met |",
+        "| scenario | µs/call median | p99 | over bare | over no-op | goal | met |",
         "|---|---:|---:|---:|---:|---|---|",
     ]
     for row in rows:
-        name, median = row["scenario"], row["median_us"]
+        name = row["scenario"]
         goal = SCENARIOS[name][2]
-        over_bare = f"+{median - bare:.2f}" if bare is not None and name != "bare" else ""
-        over_noop = (
-            f"{median - noop:+.2f}" if noop is not None and name not in ("bare", "noop") else ""
-        )
+        over_bare, over_noop = row.get("over_bare_us"), row.get("over_noop_us")
         goal_text, met = "", ""
-        if goal is not None and noop is not None:
-            goal_text, met = f"≤ {goal:g} µs over no-op", "yes" if median - noop <= goal else "no"
+        if goal is not None and over_noop is not None:
+            goal_text, met = f"≤ {goal:g} µs over no-op", "yes" if over_noop <= goal else "no"
         if name == "chain":
             goal_text = f"< {CHAIN_GOAL_US:g} µs median"
-            met = "yes" if median < CHAIN_GOAL_US else "no"
+            met = "yes" if row["median_us"] < CHAIN_GOAL_US else "no"
         lines.append(
-            f"| {name} | {median:.2f} | {row['p99_us']:.2f} | {over_bare} | {over_noop} "
-            f"| {goal_text} | {met} |"
+            f"| {name} | {row['median_us']:.2f} | {row['p99_us']:.2f} "
+            f"| {'' if over_bare is None else f'{over_bare:+.2f}'} "
+            f"| {'' if over_noop is None else f'{over_noop:+.2f}'} | {goal_text} | {met} |"
         )
     return "\n".join(lines)
 
@@ -238,8 +318,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="runs per scenario (default 3)")
     parser.add_argument("--only", help=f"comma-separated, from {','.join(SCENARIOS)}")
     parser.add_argument("--json", metavar="FILE", help="write the figures as JSON")
+    parser.add_argument(
+        "--schema-libraries",
+        action="store_true",
+        help="only compare fastjsonschema and jsonschema on the 10-property schema",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.schema_libraries:
+        for name, micros in compare_schema_libraries().items():
+            print(f"{name:28s} {micros:8.2f} µs per check")
+        return 0
     if args.child:
         print(json.dumps(child(args.child, args.events)))
         return 0
@@ -248,15 +337,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown scenario(s): {', '.join(unknown)}")
     started = time.monotonic()
-    rows = []
-    for name in names:
-        runs = [_run_child(name, args.events) for _ in range(args.repeat)]
-        row = dict(runs[0])
-        row["median_us"] = statistics.median(r["median_us"] for r in runs)
-        row["p99_us"] = statistics.median(r["p99_us"] for r in runs)
-        row["runs"] = [r["median_us"] for r in runs]
-        rows.append(row)
-        print(f"{name:18s} {row['median_us']:6.2f} µs  (runs: {row['runs']})", file=sys.stderr)
+    # Round-robin (every scenario once, then again): a change of load hits all of them alike.
+    runs: Dict[str, List[Dict[str, Any]]] = {name: [] for name in names}
+    for round_ in range(args.repeat):
+        for name in names:
+            run = _run_child(name, args.events)
+            runs[name].append(run)
+            print(f"run {round_ + 1}: {name:18s} {run[name]['median_us']:6.2f} µs",
+                  file=sys.stderr)  # fmt: skip
+    rows = [summarize(name, runs[name]) for name in names]
     print(table(rows))
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     print(
@@ -264,8 +353,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"Python {platform.python_version()}, load {load}, {time.monotonic() - started:.0f} s"
     )
     if args.json:
-        Path(args.json).write_text(json.dumps({"rows": rows, "events": args.events,
-                                               "repeat": args.repeat, "load": load}, indent=2))  # fmt: skip
+        figures = {"rows": rows, "events": args.events, "repeat": args.repeat, "load": load}
+        Path(args.json).write_text(json.dumps(figures, indent=2))
     return 0
 
 
