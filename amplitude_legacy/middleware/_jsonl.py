@@ -116,7 +116,8 @@ class JsonlFileDestination(Destination):
 
     Rotation: before a batch would make the file larger than ``rotate_bytes``, the file is
     renamed ``<path>.<n>`` (``events.jsonl.1``, ``.2``... the highest is the newest; nothing is
-    ever deleted) and a new one is started. One process per file. Failed writes (disk full) are
+    ever deleted) and a new one is started; a single batch larger than that still goes into one
+    file. One process per file. Failed writes (disk full) are
     retried on ``retryTimeouts`` without leaving half a batch behind.
 
     Args:
