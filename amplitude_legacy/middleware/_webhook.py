@@ -8,11 +8,9 @@ from collections import OrderedDict
 from typing import Any, Dict, List, Mapping
 from urllib.parse import urlsplit
 
-import urllib3
-
-from amplitude_legacy._errors import ConnectionFailedError, RequestTimeoutError
+from amplitude_legacy._client import _make_transport
 from amplitude_legacy._options import Options
-from amplitude_legacy._transport import HttpResponse, pool_manager_for
+from amplitude_legacy._transport import HttpResponse, Transport
 from amplitude_legacy._worker import MAX_EVENTS_PER_REQUEST, encode_json
 from amplitude_legacy.middleware._amplitude import host_of
 from amplitude_legacy.middleware._destination import (
@@ -52,15 +50,14 @@ class WebhookTransport:
     Args:
         headers: sent with every POST (``Content-Type: application/json`` is added).
         batch_size: the most events per POST.
-        pool: the urllib3 pool (proxy and TLS options apply).
+        http: the HTTP transport the client would use for this URL (its proxy and TLS
+            options apply; urllib3 by default).
     """
 
-    def __init__(
-        self, headers: Mapping[str, str], batch_size: int, pool: urllib3.PoolManager
-    ) -> None:
+    def __init__(self, headers: Mapping[str, str], batch_size: int, http: Transport) -> None:
         self._headers = {"Content-Type": "application/json", **headers}
         self._batch_size = batch_size
-        self._pool = pool
+        self._http = http
         self._lock = threading.Lock()
         self._posted: OrderedDict[str, None] = OrderedDict()
 
@@ -105,20 +102,8 @@ class WebhookTransport:
 
     def _post(self, url: str, chunk: List[Dict[str, Any]], deadline: float | None) -> HttpResponse:
         left = None if deadline is None else max(0.001, deadline - time.monotonic())
-        try:
-            response = self._pool.request(
-                "POST",
-                url,
-                body=encode_json({"events": chunk}),
-                headers=self._headers,
-                timeout=urllib3.Timeout(total=left),
-                retries=False,
-                redirect=False,
-            )
-        except urllib3.exceptions.TimeoutError as exc:
-            raise RequestTimeoutError(f"the webhook did not answer within {left} s") from exc
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise ConnectionFailedError(f"webhook: {type(exc).__name__}") from exc
+        # Timeouts and connection errors raise the engine's TransportError kinds: retried.
+        response = self._http.send(url, encode_json({"events": chunk}), self._headers, left)
         status = response.status
         if 200 <= status < 300:
             return DELIVERED
@@ -134,7 +119,7 @@ class WebhookTransport:
 
     def close(self) -> None:
         """Close the pooled connections."""
-        self._pool.clear()
+        self._http.close()
 
 
 class WebhookDestination(Destination):
@@ -200,12 +185,5 @@ class WebhookDestination(Destination):
         )
 
     def _make_transport(self, options: Options) -> WebhookTransport:
-        pool = pool_manager_for(
-            options.server_url,
-            proxy=options.proxy,
-            trust_env=options.trust_env,
-            ca_certs=options.ca_certs,
-            cert_file=options.cert_file,
-            key_file=options.key_file,
-        )
-        return WebhookTransport(self._headers, self._batch_size, pool)
+        # The transport the main client would build for this URL: proxy and TLS options apply.
+        return WebhookTransport(self._headers, self._batch_size, _make_transport(options))

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Callable, List, Mapping
+from typing import Any, Callable, Mapping
 
 import pytest
 
-from amplitude_legacy import HttpResponse
 from amplitude_legacy.middleware import (
     AmplitudeDestination,
     Destination,
@@ -23,6 +22,7 @@ from tests.conftest import MakeClient
 from tests.middleware import SALT
 from tests.middleware.conftest import free_port
 from tests.plugins import flush_official
+from tests.typing.api import AcceptEverything
 
 EU = {"FR", "DE", "IE"}
 
@@ -152,25 +152,9 @@ def test_route_inside_the_official_sdk(
     assert [e["country"] for e in second_collector.wait_for_events(1, 5)] == ["FR"]
 
 
-class Recorder:
-    """A user transport: keeps the bodies, answers 200 (the Transport protocol)."""
-
-    def __init__(self) -> None:
-        self.bodies: List[bytes] = []
-
-    def send(
-        self, url: str, body: bytes, headers: Mapping[str, str], timeout: float | None
-    ) -> HttpResponse:
-        self.bodies.append(body)
-        return HttpResponse(200, {"code": 200})
-
-    def close(self) -> None:
-        pass
-
-
 def test_a_destination_of_your_own(make_client: MakeClient) -> None:
     """Destination(name, transport=...) gets the engine's batching and counting for free."""
-    recorder = Recorder()
+    recorder = AcceptEverything()
     mine = Destination("mine", transport=recorder)
     client = make_client().addEventMiddleware(route("*", mine))
     client.logEvent({"event_type": "e", "user_id": "user-1"})
@@ -189,7 +173,7 @@ def test_a_custom_destination_that_raises_does_not_cost_the_main_path(
         def send(self, event: Mapping[str, Any]) -> Any:
             raise RuntimeError("broken")
 
-    broken = Broken("broken", transport=Recorder())
+    broken = Broken("broken", transport=AcceptEverything())
     client = make_client().addEventMiddleware(route("*", broken))
     caplog.set_level(logging.WARNING, logger="amplitude_legacy")
     for _ in range(3):
