@@ -12,7 +12,7 @@ import logging
 import re
 import threading
 import time
-from typing import Any, Callable, Dict, Iterable, Mapping, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, Mapping, Union
 
 from amplitude_legacy._event import Event
 from amplitude_legacy._middleware import MiddlewarePayload
@@ -24,6 +24,7 @@ __all__ = [
     "Where",
     "compile_where",
     "event_type_test",
+    "get_field",
     "stop",
 ]
 
@@ -37,6 +38,12 @@ Where = Union[str, Iterable[str], EventPredicate]
 them, or a predicate over the event (``lambda event: event.country == "FR"``)."""
 
 _GLOB_CHARS = frozenset("*?[")
+
+get_field: Callable[[Any, str], Any] = dict.get
+"""``get_field(event, key)``: ``event.get(key)`` for the hot paths. ``Event`` defines
+``__getattr__``, which keeps CPython 3.11 from caching method lookups on it: ``event.get`` costs
+~0.3 µs more than this call of ``dict.get`` itself. Events are dicts (an ``Event``, or a plain
+dict a middleware assigned)."""
 
 
 class Reason:
@@ -65,20 +72,29 @@ def stop(payload: Any, reason: str, detail: str | None) -> None:
         payload.drop(reason, detail)
 
 
-def _names_and_patterns(
-    types: Iterable[str], arg: str
-) -> Tuple[frozenset[str], re.Pattern[str] | None]:
-    names = set()
-    patterns = []
-    for item in types:
-        if not isinstance(item, str) or not item:
-            raise TypeError(f"{arg} must hold non-empty event type strings, got {item!r}")
-        if _GLOB_CHARS.isdisjoint(item):
-            names.add(item)
-        else:
-            patterns.append(fnmatch.translate(item))
-    regex = re.compile("|".join(f"(?:{p})" for p in patterns)) if patterns else None
-    return frozenset(names), regex
+class _TypeSets:
+    """Event types sorted by the cheapest test that decides them: exact names (a frozenset),
+    ``prefix*`` and ``*suffix`` globs (``str.startswith`` / ``endswith`` with a tuple, a C call
+    each) and every other glob in one compiled regular expression (a ``re`` call costs several
+    times more, so it is the last resort)."""
+
+    def __init__(self, types: Iterable[str], arg: str) -> None:
+        names, prefixes, suffixes, patterns = set(), [], [], []
+        for item in types:
+            if not isinstance(item, str) or not item:
+                raise TypeError(f"{arg} must hold non-empty event type strings, got {item!r}")
+            if _GLOB_CHARS.isdisjoint(item):
+                names.add(item)
+            elif item.endswith("*") and _GLOB_CHARS.isdisjoint(item[:-1]):
+                prefixes.append(item[:-1])
+            elif item.startswith("*") and _GLOB_CHARS.isdisjoint(item[1:]):
+                suffixes.append(item[1:])
+            else:
+                patterns.append(fnmatch.translate(item))
+        self.names = frozenset(names)
+        self.prefixes = tuple(prefixes)
+        self.suffixes = tuple(suffixes)
+        self.regex = re.compile("|".join(f"(?:{p})" for p in patterns)) if patterns else None
 
 
 def event_type_test(types: Iterable[str], arg: str) -> EventPredicate:
@@ -95,21 +111,36 @@ def event_type_test(types: Iterable[str], arg: str) -> EventPredicate:
     Raises:
         TypeError: an item is not a non-empty string.
     """
-    names, regex = _names_and_patterns(types, arg)
-    if regex is None:
+    sets = _TypeSets(types, arg)
+    names, prefixes, suffixes = sets.names, sets.prefixes, sets.suffixes
+    if sets.regex is None and not suffixes:
+        if not prefixes:
 
-        def by_name(event: Event) -> bool:
-            event_type = event.get("event_type")
-            return type(event_type) is str and event_type in names
+            def by_name(event: Event) -> bool:
+                event_type = get_field(event, "event_type")
+                return type(event_type) is str and event_type in names
 
-        return by_name
-    search = regex.match
+            return by_name
 
-    def by_name_or_pattern(event: Event) -> bool:
-        event_type = event.get("event_type")
-        return type(event_type) is str and (event_type in names or search(event_type) is not None)
+        def by_name_or_prefix(event: Event) -> bool:
+            event_type = get_field(event, "event_type")
+            return type(event_type) is str and (
+                event_type in names or event_type.startswith(prefixes)
+            )
 
-    return by_name_or_pattern
+        return by_name_or_prefix
+    search = sets.regex.match if sets.regex is not None else None
+
+    def by_any(event: Event) -> bool:
+        event_type = get_field(event, "event_type")
+        return type(event_type) is str and (
+            event_type in names
+            or (bool(prefixes) and event_type.startswith(prefixes))
+            or (bool(suffixes) and event_type.endswith(suffixes))
+            or (search is not None and search(event_type) is not None)
+        )
+
+    return by_any
 
 
 def compile_where(where: Where, arg: str = "where") -> EventPredicate:

@@ -7,6 +7,7 @@ from typing import Any, Callable, Dict, Mapping, Optional, Union
 
 from amplitude_legacy._event import EVENT_FIELDS, Event
 from amplitude_legacy._middleware import Middleware, MiddlewareNext, MiddlewarePayload
+from amplitude_legacy.middleware._common import get_field
 
 __all__ = ["Enrichment", "enrich", "rename_events", "set_defaults"]
 
@@ -32,7 +33,7 @@ def _merge(current: Any, added: Mapping[str, Any], overwrite: bool) -> Any:
 
 def _merge_user(event: Mapping[str, Any], current: Any, added: Mapping[str, Any], ow: bool) -> Any:
     """User properties: into ``$set`` when they are identify operations, else as plain keys."""
-    operations = event.get("event_type") == _IDENTIFY or (
+    operations = get_field(event, "event_type") == _IDENTIFY or (
         isinstance(current, Mapping) and any(str(k).startswith("$") for k in current)
     )
     if not operations:
@@ -81,7 +82,7 @@ def enrich(
 
         def enrich_static(payload: MiddlewarePayload, next: MiddlewareNext) -> None:
             event = payload.event if type(payload) is payload_type else payload["event"]
-            current = event.get(into)
+            current = get_field(event, into)
             if user:
                 event[into] = _merge_user(event, current, static, overwrite)
             elif current is None:
@@ -109,7 +110,7 @@ def enrich(
         if added:
             if not isinstance(added, Mapping):
                 raise TypeError(f"enrich: the function returned {type(added).__name__}, not a dict")
-            current = event.get(into)
+            current = get_field(event, into)
             if user:
                 event[into] = _merge_user(event, current, added, overwrite)
             else:
@@ -144,7 +145,7 @@ def rename_events(mapping: Mapping[str, str]) -> Middleware:
 
     def rename_events_middleware(payload: MiddlewarePayload, next: MiddlewareNext) -> None:
         event = payload.event if type(payload) is payload_type else payload["event"]
-        event_type = event.get("event_type")
+        event_type = get_field(event, "event_type")
         if type(event_type) is str:
             new = renamed(event_type)
             if new is not None:
@@ -189,12 +190,11 @@ def set_defaults(fields: Mapping[str, Any] | None = None, /, **more: Any) -> Mid
 
     def set_defaults_middleware(payload: MiddlewarePayload, next: MiddlewareNext) -> None:
         event = payload.event if type(payload) is payload_type else payload["event"]
-        get = event.get
         for name, value in plain:
-            if get(name) is None:
+            if get_field(event, name) is None:
                 event[name] = value
         for name, value in nested:
-            if get(name) is None:
+            if get_field(event, name) is None:
                 event[name] = dict(value)
         next(payload)
 

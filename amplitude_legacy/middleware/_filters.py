@@ -14,6 +14,7 @@ from amplitude_legacy.middleware._common import (
     Where,
     compile_where,
     event_type_test,
+    get_field,
     stop,
 )
 from amplitude_legacy.middleware._paths import parse_path, read_path
@@ -182,7 +183,7 @@ def _sample_key(by: SampleKey) -> Callable[[Event], Any]:
         field = by
 
         def one_field(event: Event) -> Any:
-            return event.get(field)
+            return get_field(event, field)
 
         return one_field
     if isinstance(by, Sequence) and by and all(isinstance(f, str) and f for f in by):
@@ -190,7 +191,7 @@ def _sample_key(by: SampleKey) -> Callable[[Event], Any]:
 
         def first_present(event: Event) -> Any:
             for name in fields:
-                value = event.get(name)
+                value = get_field(event, name)
                 if value is not None:
                     return value
             return None
@@ -253,7 +254,7 @@ def sample(
         if only is not None and not only(event):
             next(payload)
             return
-        key = event.get(field) if field is not None else key_of(event)
+        key = get_field(event, field) if field is not None else key_of(event)
         if type(key) is not str:
             next(payload)
             return

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Mapping, Union
 
 from amplitude_legacy._middleware import Middleware, MiddlewareNext, MiddlewarePayload
-from amplitude_legacy.middleware._common import BurstLog, Reason, stop
+from amplitude_legacy.middleware._common import BurstLog, Reason, get_field, stop
 
 __all__ = ["ON_VIOLATION", "PlanSource", "TrackingPlan", "validate"]
 
@@ -133,13 +133,15 @@ class TrackingPlan:
             ``None`` when it conforms (or its type is not in the plan and that is allowed),
             else the first problem (``"event_properties.currency must match pattern ..."``).
         """
-        event_type = event.get("event_type")
+        # dict.get, not event.get: see _common.get_field (any other mapping works too).
+        get: Callable[[Any, str], Any] = get_field if isinstance(event, dict) else type(event).get
+        event_type = get(event, "event_type")
         validate = self._checks.get(event_type) if type(event_type) is str else None
         if validate is None:
             if not allow_unplanned and event_type not in _EXEMPT:
                 return f"event type {event_type!r} is not in the tracking plan"
             return None
-        properties = event.get("event_properties")
+        properties = get(event, "event_properties")
         try:
             validate({} if properties is None else properties, name_prefix="event_properties")
         except self._error as exc:
@@ -204,7 +206,7 @@ def validate(
             if problem is None:
                 next(payload)
             else:
-                stop(payload, Reason.TRACKING_PLAN, f"{event.get('event_type')}: {problem}")
+                stop(payload, Reason.TRACKING_PLAN, f"{get_field(event, 'event_type')}: {problem}")
 
         return validate_drop
 
@@ -214,7 +216,7 @@ def validate(
         event = payload.event if type(payload) is payload_type else payload["event"]
         problem = check(event, allow)
         if problem is not None:
-            event_type = event.get("event_type")
+            event_type = get_field(event, "event_type")
             if warn:
                 burst.warn(
                     str(event_type),
@@ -223,7 +225,7 @@ def validate(
                     problem,
                 )
             else:
-                properties = event.get("event_properties")
+                properties = get_field(event, "event_properties")
                 event["event_properties"] = {
                     **(properties if isinstance(properties, Mapping) else {}),
                     annotate_property: problem,

@@ -53,6 +53,7 @@ def route(where: Where, to: Any, *, copy: bool = True) -> Middleware:
             f"got {type(to).__name__} without {', '.join(missing)}"
         )
     match = compile_where(where)
+    everything = where == "*"  # the common mirror: no test per event
     send = to.send
     name = str(to.name)
     detail = f"routed to {name}"
@@ -62,7 +63,7 @@ def route(where: Where, to: Any, *, copy: bool = True) -> Middleware:
 
         def route_copy(payload: MiddlewarePayload, next: MiddlewareNext) -> None:
             event = payload.event if type(payload) is payload_type else payload["event"]
-            if match(event):
+            if everything or match(event):
                 try:
                     send(event)
                 except Exception:  # a custom destination's bug must not cost the main path
@@ -74,7 +75,7 @@ def route(where: Where, to: Any, *, copy: bool = True) -> Middleware:
 
         def route_instead(payload: MiddlewarePayload, next: MiddlewareNext) -> None:
             event = payload.event if type(payload) is payload_type else payload["event"]
-            if match(event):
+            if everything or match(event):
                 send(event)  # raising here stops the event as middleware_error (logged)
                 stop(payload, Reason.ROUTED, detail)
             else:

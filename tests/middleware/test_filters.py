@@ -27,17 +27,28 @@ def kept_by(middleware: Any, ids: List[str], field: str = "user_id") -> List[str
 
 
 def test_names_and_globs_are_exact_and_case_sensitive() -> None:
-    """Names match exactly, globs as fnmatch patterns, both case-sensitive."""
-    mw = drop_events("Health Check", "debug.*", "[AB]? ping")
+    """Names match exactly; prefix*, *suffix and other globs as fnmatch patterns; case-sensitive."""
+    mw = drop_events("Health Check", "debug.*", "*-probe", "[AB]? ping")
     dropped = {
         t: reason_of(run(mw, {"event_type": t, "user_id": "user-1"}))
-        for t in ("Health Check", "health check", "debug.x", "Debug.x", "A1 ping", "C1 ping")
+        for t in (
+            "Health Check",
+            "health check",
+            "debug.x",
+            "Debug.x",
+            "k8s-probe",
+            "probe",
+            "A1 ping",
+            "C1 ping",
+        )
     }
     assert dropped == {
         "Health Check": "filtered",
         "health check": None,
         "debug.x": "filtered",
         "Debug.x": None,
+        "k8s-probe": "filtered",
+        "probe": None,
         "A1 ping": "filtered",
         "C1 ping": None,
     }
