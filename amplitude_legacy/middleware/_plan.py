@@ -133,20 +133,39 @@ class TrackingPlan:
             ``None`` when it conforms (or its type is not in the plan and that is allowed),
             else the first problem (``"event_properties.currency must match pattern ..."``).
         """
-        # dict.get, not event.get: see _common.get_field (any other mapping works too).
-        get: Callable[[Any, str], Any] = get_field if isinstance(event, dict) else type(event).get
-        event_type = get(event, "event_type")
-        validate = self._checks.get(event_type) if type(event_type) is str else None
-        if validate is None:
-            if not allow_unplanned and event_type not in _EXEMPT:
-                return f"event type {event_type!r} is not in the tracking plan"
+        return self.checker(allow_unplanned)(event if isinstance(event, dict) else dict(event))
+
+    def checker(self, allow_unplanned: bool = True) -> Callable[[Dict[str, Any]], str | None]:
+        """``check`` as one function of a dict event, for hot paths (``validate`` uses it).
+
+        Args:
+            allow_unplanned: as for ``check``.
+
+        Returns:
+            ``problem_of(event) -> str | None``.
+        """
+        checks, error, exempt = self._checks, self._error, _EXEMPT
+
+        def problem_of(event: Dict[str, Any]) -> str | None:
+            event_type = get_field(event, "event_type")
+            validate = checks.get(event_type) if type(event_type) is str else None
+            if validate is None:
+                if not allow_unplanned and event_type not in exempt:
+                    return f"event type {event_type!r} is not in the tracking plan"
+                return None
+            properties = get_field(event, "event_properties")
+            if properties is None:
+                properties = {}
+            try:
+                validate(properties)
+            except error:
+                try:  # again, rarely: for a message that names the property's full path
+                    validate(properties, name_prefix="event_properties")
+                except error as exc:
+                    return str(exc.message)
             return None
-        properties = get(event, "event_properties")
-        try:
-            validate({} if properties is None else properties, name_prefix="event_properties")
-        except self._error as exc:
-            return str(exc.message)
-        return None
+
+        return problem_of
 
     def __contains__(self, event_type: object) -> bool:
         return event_type in self._checks
@@ -193,8 +212,7 @@ def validate(
     if not isinstance(annotate_property, str) or not annotate_property:
         raise ValueError(f"annotate_property must be a non-empty string, got {annotate_property!r}")
     compiled = plan if isinstance(plan, TrackingPlan) else TrackingPlan(plan)
-    check = compiled.check
-    allow = allow_unplanned
+    check = compiled.checker(allow_unplanned)
     burst = BurstLog()
     payload_type = MiddlewarePayload
 
@@ -202,7 +220,7 @@ def validate(
 
         def validate_drop(payload: MiddlewarePayload, next: MiddlewareNext) -> None:
             event = payload.event if type(payload) is payload_type else payload["event"]
-            problem = check(event, allow)
+            problem = check(event)
             if problem is None:
                 next(payload)
             else:
@@ -214,7 +232,7 @@ def validate(
 
     def validate_and_pass(payload: MiddlewarePayload, next: MiddlewareNext) -> None:
         event = payload.event if type(payload) is payload_type else payload["event"]
-        problem = check(event, allow)
+        problem = check(event)
         if problem is not None:
             event_type = get_field(event, "event_type")
             if warn:

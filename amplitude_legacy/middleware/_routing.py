@@ -6,6 +6,7 @@ from typing import Any
 
 from amplitude_legacy._middleware import Middleware, MiddlewareNext, MiddlewarePayload
 from amplitude_legacy.middleware._common import BurstLog, Reason, Where, compile_where, stop
+from amplitude_legacy.middleware._destination import Destination
 
 __all__ = ["route"]
 
@@ -55,6 +56,8 @@ def route(where: Where, to: Any, *, copy: bool = True) -> Middleware:
     match = compile_where(where)
     everything = where == "*"  # the common mirror: no test per event
     send = to.send
+    if isinstance(to, Destination) and type(to).send is Destination.send:
+        send = to.client.logEvent  # what Destination.send calls: one call layer less per event
     name = str(to.name)
     detail = f"routed to {name}"
     payload_type = MiddlewarePayload
