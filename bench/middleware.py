@@ -21,6 +21,7 @@ Examples:
     python -m bench.middleware --only bare,noop,chain --events 2000 --repeat 1
     python -m bench.middleware --json middleware.json
     python -m bench.middleware --schema-libraries       # fastjsonschema vs jsonschema
+    python -m bench.middleware --chain-steps --repeat 5 # what each step of the chain adds
 """
 
 from __future__ import annotations
@@ -85,6 +86,14 @@ SCENARIOS: Dict[str, Tuple[str, Tuple[str, ...], float | None]] = {
     "chain": ("drop_events + redact(hash) + validate + route (every event)", (), None),
 }
 CHAIN_GOAL_US = 15.0
+#: The child that times the chain step by step: bare, no-op, then its first 1..4 middleware.
+CHAIN_STEPS = "chain_steps"
+STEP_LABELS = {
+    "chain:1": "+ drop_events",
+    "chain:2": "+ redact(hash)",
+    "chain:3": "+ validate",
+    "chain:4": "+ route",
+}
 
 
 def _event(i: int) -> Dict[str, Any]:
@@ -121,14 +130,16 @@ def _chain(scenario: str, second_url: str) -> Tuple[List[Any], List[Any]]:
     if scenario == "route":
         dest = destination()
         return [m.route("*", dest)], [dest]
-    if scenario == "chain":
+    if scenario.startswith("chain"):  # "chain", or "chain:N" for its first N steps
         dest = destination()
-        return [
+        steps = [
             m.drop_events("Health Check", "debug.*"),
             m.redact(["ip", "event_properties.email"], "hash", salt=SALT),
             m.validate(PLAN),
             m.route("*", dest),
-        ], [dest]
+        ]
+        count = int(scenario.split(":")[1]) if ":" in scenario else len(steps)
+        return steps[:count], [dest]
     single: Dict[str, Callable[[], Any]] = {
         "noop": lambda: lambda payload, next: next(payload),
         "drop_events": lambda: m.drop_events("Health Check", "debug.*"),
@@ -172,9 +183,11 @@ def child(scenario: str, events: int) -> Dict[str, Any]:
     """
     from amplitude_legacy.testing import Collector
 
-    names = ["bare", "noop", scenario][
-        : 1 if scenario == "bare" else 2 if scenario == "noop" else 3
-    ]
+    if scenario == CHAIN_STEPS:
+        names = ["bare", "noop", *(f"chain:{n}" for n in range(1, 5))]
+    else:
+        names = ["bare", "noop", scenario]
+        names = names[: names.index(scenario) + 1]  # bare alone; noop with bare; others with both
     with Collector() as main, Collector() as second:
         clients, destinations = {}, []
         for name in names:
@@ -199,7 +212,7 @@ def child(scenario: str, events: int) -> Dict[str, Any]:
             flushed = clients[name].flush(60)
             stats = clients[name].stats()
             clients[name].shutdown(10)
-            allowed = set(SCENARIOS[name][1])
+            allowed = set(SCENARIOS[name.split(":")[0]][1])
             lost = events - stats.delivered - sum(stats.dropped.values())
             unexpected = {k: v for k, v in stats.dropped.items() if k not in allowed}
             if lost or unexpected or flushed.pending:
@@ -286,6 +299,21 @@ def summarize(name: str, runs: List[Dict[str, Any]]) -> Dict[str, Any]:
     return row
 
 
+def chain_steps_table(runs: List[Dict[str, Any]]) -> str:
+    """Medians of the chain built up step by step, and what each step adds (paired)."""
+    names = ["bare", "noop", *STEP_LABELS]
+    labels = {"bare": "bare client", "noop": "one no-op middleware", **STEP_LABELS}
+    lines = ["| client | µs/call median | adds |", "|---|---:|---:|"]
+    for previous, name in zip([None, *names], names):
+        median = statistics.median(run[name]["median_us"] for run in runs)
+        adds = ""
+        if previous is not None:
+            step = statistics.median(r[name]["median_us"] - r[previous]["median_us"] for r in runs)
+            adds = f"{step:+.2f}"
+        lines.append(f"| {labels[name]} | {median:.2f} | {adds} |")
+    return "\n".join(lines)
+
+
 def table(rows: List[Dict[str, Any]]) -> str:
     """The Markdown table of ``rows`` (one per scenario)."""
     lines = [
@@ -324,8 +352,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="only compare fastjsonschema and jsonschema on the 10-property schema",
     )
+    parser.add_argument(
+        "--chain-steps",
+        action="store_true",
+        help="only time the chain step by step in one process (what each step adds)",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.chain_steps:
+        print(chain_steps_table([_run_child(CHAIN_STEPS, args.events) for _ in range(args.repeat)]))
+        return 0
     if args.schema_libraries:
         for name, micros in compare_schema_libraries().items():
             print(f"{name:28s} {micros:8.2f} µs per check")
