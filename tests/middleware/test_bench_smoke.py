@@ -26,3 +26,15 @@ def test_smallest_middleware_benchmark_run(tmp_path: Path) -> None:
     assert all(row["median_us"] > 0 for row in rows.values())
     assert "over_noop_us" in rows["chain"] and "over_bare_us" in rows["noop"]
     assert "| chain |" in done.stdout and "< 15 µs median" in done.stdout
+
+
+def test_chain_steps_run() -> None:
+    """--chain-steps times bare, no-op and the chain's four steps in one process."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.middleware", "--chain-steps", "--repeat", "1",
+         "--events", "300"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    for label in ("bare client", "one no-op middleware", "+ redact(hash)", "+ route"):
+        assert f"| {label} |" in done.stdout
