@@ -288,6 +288,11 @@ def summarize(name: str, runs: List[Dict[str, Any]]) -> Dict[str, Any]:
         "median_us": statistics.median(m["median_us"] for m in mine),
         "p99_us": statistics.median(m["p99_us"] for m in mine),
         "runs_us": [m["median_us"] for m in mine],
+        # per run: this scenario's median beside the bare and no-op clients of the same process
+        "paired_runs_us": [
+            {base: run[base]["median_us"] for base in ("bare", "noop", name) if base in run}
+            for run in runs
+        ],
         "delivered": mine[0]["delivered"],
         "dropped": mine[0]["dropped"],
     }
