@@ -3,7 +3,10 @@
 Commands:
 
 * ``send FILE.jsonl``: send JSON-lines events through the client (middleware included), with a
-  progress display and a summary by outcome. Streams: memory stays flat for any file size.
+  progress display and a summary by outcome (``--json`` for a machine-readable one) that
+  accounts for every line read. Streams: memory stays flat for any file size. Ctrl-C stops
+  reading, delivers what was read (briefly) and prints the ``--skip N`` that resumes the run;
+  ``--dry-run`` runs middleware and validation and sends nothing.
 * ``check FILE.jsonl``: validate events offline against the API rules; one line per problem.
 * ``collector``: run the bundled Amplitude-compatible collector
   (``amplitude_legacy.testing._cli``).
@@ -15,16 +18,19 @@ has a problem (``check``), or a line is malformed; 2 for usage errors; 130 on Ct
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import logging
 import os
+import signal
 import sys
 import threading
 import time
 from collections import Counter, deque
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeoutError
+from concurrent.futures import wait as futures_wait
 from typing import (
     Any,
     Callable,
@@ -57,9 +63,9 @@ MAX_DROPS_SHOWN = 20
 _EXIT_STATUS = """\
 exit status:
   0  every event was delivered (or deliberately skipped by a middleware)
-  1  an event was not delivered, or a line is malformed
+  1  an event was not delivered (with --dry-run: would not be), or a line is malformed
   2  usage error (bad option, missing API key, unreadable file)
-  130  interrupted (Ctrl-C)"""
+  130  interrupted (Ctrl-C); the resume hint on stderr gives the --skip to use"""
 
 _CHECK_EXIT_STATUS = """\
 exit status:
@@ -94,9 +100,12 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         "send",
         help="send JSON-lines events to Amplitude (or to --server-url)",
         description=(
-            "Read events (one JSON object per line) and send them through the client: "
-            "annotation, middleware, validation, batching and retries as in an application. "
-            "Shows progress on stderr and prints a summary by outcome on stdout."
+            "Read events (one JSON object per line) and send them through the client:\n"
+            "annotation, middleware, validation, batching and retries as in an application.\n"
+            "Shows progress on stderr and prints a summary by outcome on stdout; every line\n"
+            "read is accounted for. After Ctrl-C it says which --skip resumes the run.\n\n"
+            f"Set the API key in ${API_KEY_ENV} rather than with --api-key: the variable\n"
+            "keeps the key out of the process list, where other users could read it."
         ),
         epilog=_EXIT_STATUS,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -105,7 +114,11 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     send.add_argument(
         "--api-key",
         metavar="KEY",
-        help=f"the project's API key (default: ${API_KEY_ENV}); never printed",
+        help=(
+            f"the project's API key (default: ${API_KEY_ENV}); never printed. A key given "
+            f"here is visible in the process list to other users of the machine: prefer "
+            f"${API_KEY_ENV}"
+        ),
     )
     send.add_argument(
         "--server-url", metavar="URL", help="where to POST events (overrides --eu and --batch)"
@@ -137,6 +150,32 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         default=DEFAULT_MAX_IN_FLIGHT,
         metavar="N",
         help="events logged and not yet resolved, at most (default: %(default)s)",
+    )
+    send.add_argument(
+        "--skip",
+        type=int,
+        default=0,
+        metavar="N",
+        help=(
+            "skip the first N lines of the input (to resume an interrupted run: the hint it "
+            "prints gives N); line numbers in reports stay the file's"
+        ),
+    )
+    send.add_argument(
+        "--dry-run",
+        action="store_true",
+        help=(
+            "run annotation, middleware and validation, send nothing, and report what would "
+            "be sent (no API key needed)"
+        ),
+    )
+    send.add_argument(
+        "--json",
+        action="store_true",
+        help=(
+            "print the summary as one JSON object on stdout: counts by outcome and reason, "
+            "retries, lines read, duration, resume line"
+        ),
     )
     send.add_argument(
         "--progress",
@@ -267,22 +306,51 @@ class _EncodedLines:
         pass
 
 
-def _parse_lines(stream: _Lines) -> Iterator[Tuple[int, int, Any, str | None]]:
-    """``(line number, bytes read so far, object, error)`` for every non-blank line."""
-    position = 0
-    for number, raw in enumerate(stream, 1):
-        position += len(raw)
-        if not raw.strip():
-            continue
-        try:
-            value = json.loads(raw)
-        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
-            yield number, position, None, f"malformed JSON: {exc}"
-            continue
-        if type(value) is not dict:
-            yield number, position, None, f"not a JSON object (got {_json_kind(value)})"
-            continue
-        yield number, position, value, None
+class _Reader:
+    """The input's lines after the first ``skip``, parsed: ``(line number, object, problem)``.
+
+    Blank lines give ``(number, None, None)``; malformed ones a problem naming the column in
+    that line. Line numbers are the file's, whatever ``skip`` is. ``position`` is the number
+    of bytes read so far (for the progress bar), ``skipped`` the lines skipped.
+    """
+
+    def __init__(self, stream: _Lines, skip: int = 0) -> None:
+        self._stream = stream
+        self._skip = skip
+        self.position = 0
+        self.skipped = 0
+
+    def __iter__(self) -> Iterator[Tuple[int, Any, str | None]]:
+        for number, raw in enumerate(self._stream, 1):
+            self.position += len(raw)
+            if number <= self._skip:
+                self.skipped += 1
+                continue
+            if not raw.strip():
+                yield number, None, None
+                continue
+            value, problem = _parse_line(raw, first=number == 1)
+            yield number, value, problem
+
+
+def _parse_line(raw: bytes, first: bool) -> Tuple[Any, str | None]:
+    """One line as ``(object, None)``, or ``(None, problem)``."""
+    # Without its line break, a JSON error is placed in this line (never "line 2 column 1").
+    try:
+        text = raw.rstrip(b"\r\n").decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return None, f"not UTF-8: byte {exc.start + 1} of the line is invalid"
+    if first and text.startswith("\ufeff"):  # a byte-order mark some editors write
+        text = text[1:]
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return None, f"malformed JSON at column {exc.colno}: {exc.msg}"
+    except RecursionError:
+        return None, "JSON nested too deeply to parse (the API takes 40 levels)"
+    if type(value) is not dict:
+        return None, f"not a JSON object (got {_json_kind(value)})"
+    return value, None
 
 
 def _json_kind(value: object) -> str:
@@ -318,40 +386,143 @@ def _load_middleware(spec: str) -> Callable[..., Any]:
 
 # ---------------------------------------------------------------------------- send
 
+#: Outcome kinds of one event, as counted by ``send`` (and the ``--json`` keys).
+_SENT, _WOULD_SEND, _SKIPPED, _DROPPED, _INTERRUPTED, _UNKNOWN = (
+    "sent",
+    "would_send",
+    "skipped",
+    "dropped",
+    "not_sent_interrupted",
+    "unknown_outcome",  # the request was on the wire when shutdown's time ran out
+)
+#: The flag that sets each option ``send`` passes to the client (``OptionsError.option``).
+_OPTION_FLAGS: Mapping[str, str] = {
+    "serverUrl": "--server-url",
+    "useBatch": "--batch",
+    "serverZone": "--eu",
+    "apiKey": "--api-key",
+}
 
-class _Tally:
-    """What happened to the events read so far (main thread only, except reads by the bar).
 
-    Outcomes are recorded in order from a window of futures (``_feed``): no callback runs on
-    the client's worker thread, which keeps it sending at full speed.
+def _flag_error(exc: Any) -> str:
+    """An ``OptionsError`` message naming the command-line flag instead of the option."""
+    option = getattr(exc, "option", "")
+    text = str(exc)
+    prefix = f"option {option!r}: "
+    if text.startswith(prefix):
+        text = text[len(prefix) :]
+    return f"{_OPTION_FLAGS.get(option, option)}: {text}"
+
+
+class _Interrupts:
+    """Ctrl-C for ``send``, without leaving an event half logged.
+
+    SIGINT raises ``KeyboardInterrupt`` only while the main thread is at a safe point (blocked
+    reading the input, or waiting for an outcome or for the final delivery), where stopping
+    loses nothing; anywhere else it is counted in ``presses`` and the next safe point raises.
+    Only the main thread can install a handler; elsewhere SIGINT keeps its usual behaviour.
     """
 
-    def __init__(self, redact: Callable[[str], str], err: TextIO) -> None:
-        self.read = 0
+    def __init__(self) -> None:
+        self.presses = 0
+        self._safe = False
+        self._previous: Any = None
+        self._installed = False
+
+    def __enter__(self) -> _Interrupts:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+            self._installed = True
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._installed:
+            signal.signal(signal.SIGINT, self._previous)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.presses += 1
+        if self._safe:
+            raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def safe_point(self, since: int = 0) -> Iterator[None]:
+        """A block a Ctrl-C may interrupt; raises at once if one came after ``since`` presses."""
+        self._safe = True
+        try:
+            if self.presses > since:
+                raise KeyboardInterrupt
+            yield
+        finally:
+            self._safe = False
+
+
+class _Problems:
+    """Events not delivered, grouped by what happened: one report line per distinct problem,
+    with its count and lines (an invalid API key gives one line, not one per event)."""
+
+    MAX_RANGES = 8
+
+    def __init__(self, redact: Callable[[str], str]) -> None:
+        self._groups: Dict[Tuple[str, str], List[Any]] = {}  # key -> [count, ranges, more]
+        self._redact = redact
+
+    def add(self, label: str, detail: str | None, line: int) -> None:
+        """Count one event of ``line`` that ended as ``label`` with ``detail``."""
+        group = self._groups.setdefault((label, detail or ""), [0, [], False])
+        group[0] += 1
+        ranges: List[List[int]] = group[1]
+        if ranges and ranges[-1][1] == line - 1:
+            ranges[-1][1] = line
+        elif len(ranges) < self.MAX_RANGES:
+            ranges.append([line, line])
+        else:
+            group[2] = True
+
+    def report(self) -> List[str]:
+        """The report lines, in the order problems first happened."""
+        rows = []
+        for index, ((label, detail), (count, ranges, more)) in enumerate(self._groups.items()):
+            if index == MAX_DROPS_SHOWN:
+                rows.append(
+                    f"({len(self._groups) - index} more kinds of problem, counted in the summary)"
+                )
+                break
+            spans = [f"{a:,}" if a == b else f"{a:,}-{b:,}" for a, b in ranges]
+            where = ", ".join(spans) + (", ..." if more else "")
+            head = f"line {where}" if count == 1 else f"lines {where} ({count:,} events)"
+            note = f": {self._redact(detail)}" if detail else ""
+            rows.append(f"{head}: {label}{note}")
+        return rows
+
+
+class _Tally:
+    """What happened to every line read so far (main thread, except reads by the bar)."""
+
+    def __init__(self, problems: _Problems, err: TextIO) -> None:
+        self.read = 0  # events (well-formed lines) handed to the client
+        self.lines = 0  # lines read after --skip, blank and malformed included
+        self.blank = 0
         self.malformed = 0
         self.bytes_read = 0
-        self.outcomes: Counter[str] = Counter()
-        self.failed = 0
-        self.resolved = 0
-        self.drops_shown = 0
+        self.outcomes: Counter[Tuple[str, str | None]] = Counter()
+        self.problems = problems
         self.display: _Progress | None = None
-        self._redact = redact
         self._err = err
 
-    def record(self, line: int, future: Future[Any], timeout: float | None = None) -> None:
-        """Wait for one event's outcome (at most ``timeout`` seconds) and count it."""
-        outcome, failed, detail = _outcome(future, timeout)
-        self.outcomes[outcome] += 1
-        if outcome != "not resolved":
-            self.resolved += 1
-        if failed:
-            self.failed += 1
-            if self.drops_shown < MAX_DROPS_SHOWN:
-                note = f": {self._redact(detail)}" if detail else ""
-                self.warn(f"line {line}: {outcome}{note}")
-            elif self.drops_shown == MAX_DROPS_SHOWN:
-                self.warn("(further events not delivered are only counted in the summary)")
-            self.drops_shown += 1
+    def record(self, line: int, outcome: Tuple[str, str | None, str | None]) -> None:
+        """Count one event's outcome ``(kind, reason, detail)``."""
+        kind, reason, detail = outcome
+        self.outcomes[(kind, reason)] += 1
+        if kind in (_DROPPED, _INTERRUPTED, _UNKNOWN):
+            self.problems.add(_label(kind, reason), detail, line)
+
+    def count(self, kind: str) -> int:
+        """Events that ended as ``kind``, whatever the reason."""
+        return sum(n for (k, _), n in self.outcomes.items() if k == kind)
+
+    def by_reason(self, kind: str) -> Dict[str, int]:
+        """Events that ended as ``kind``, by reason."""
+        return {str(r): n for (k, r), n in sorted(self.outcomes.items(), key=str) if k == kind}
 
     def warn(self, message: str) -> None:
         """A message on stderr, above the progress bar if there is one."""
@@ -363,21 +534,42 @@ class _Tally:
             self._err.flush()
 
 
-def _outcome(future: Future[Any], timeout: float | None) -> Tuple[str, bool, str | None]:
-    """``(summary key, not delivered?, detail)`` for an event's future."""
+def _label(kind: str, reason: str | None) -> str:
+    """The summary's name for an outcome: ``dropped (invalid)``, ``not sent (interrupted)``."""
+    if kind == _SENT:
+        return "sent"
+    if kind == _WOULD_SEND:
+        return "would be sent"
+    if kind == _INTERRUPTED:
+        return "not sent (interrupted)"
+    if kind == _UNKNOWN:
+        return "outcome unknown (on the wire at shutdown)"
+    return f"{kind} ({reason})"
+
+
+def _outcome(
+    future: Future[Any], timeout: float | None, dry_run: bool, interrupted: bool
+) -> Tuple[str, str | None, str | None]:
+    """``(kind, reason, detail)`` for an event's future."""
     try:
         response = future.result(timeout)
     except FutureTimeoutError:
-        return "not resolved", True, "no outcome before the end"
+        if interrupted:
+            return _INTERRUPTED, None, None
+        return _DROPPED, "not_resolved", "no outcome before the end"
     except Exception as exc:  # a middleware raised: the future carries its exception
-        return "dropped (middleware_error)", True, f"{type(exc).__name__}: {exc}"
+        return _DROPPED, "middleware_error", f"{type(exc).__name__}: {exc}"
     status = str(getattr(response, "status", "unknown"))
     reason = getattr(response, "reason", None)
     if status == "success":
-        return "sent", False, None
+        return (_WOULD_SEND if dry_run else _SENT), None, None
     if status == "skipped" and reason == "middleware_stopped":
-        return "skipped (middleware_stopped)", False, None
-    return f"dropped ({reason or status})", True, getattr(response, "error", None)
+        return _SKIPPED, reason, None
+    if reason == _UNKNOWN:  # maybe delivered, maybe not
+        return _UNKNOWN, None, None
+    if interrupted and reason == "shutdown_timeout":
+        return _INTERRUPTED, None, None
+    return _DROPPED, reason or status, getattr(response, "error", None)
 
 
 class _Progress:
@@ -483,17 +675,168 @@ class _RedactingHandler(logging.Handler):
             self.handleError(record)
 
 
+class _DryRunSink:
+    """The last middleware of ``--dry-run``: validates the event as ``logEvent`` would after
+    the middleware, notes the verdict, and stops the event (never calls ``next``)."""
+
+    def __init__(self) -> None:
+        self.verdict: Tuple[bool, str | None] | None = None  # (would send?, problem)
+
+    def __call__(self, payload: Any, next: Callable[[Any], None]) -> None:
+        from amplitude_legacy._event import find_problem
+
+        problem = find_problem(payload.event)
+        self.verdict = (problem is None, None if problem is None else problem[1])
+
+    def take(self) -> Future[Any] | None:
+        """The outcome of the event just logged, as a resolved future, if it reached the end."""
+        from amplitude_legacy._response import Response, Status
+
+        verdict, self.verdict = self.verdict, None
+        if verdict is None:
+            return None  # a middleware stopped it or raised: the client's future says which
+        would_send, problem = verdict
+        future: Future[Any] = Future()
+        if would_send:
+            future.set_result(Response(Status.SUCCESS, 0))
+        else:
+            future.set_result(Response(Status.INVALID, 0, None, "invalid", problem))
+        return future
+
+
+class _Run:
+    """One ``send``: reads, logs and accounts for every line; the main thread does it all."""
+
+    def __init__(self, args: argparse.Namespace, client: Any, tally: _Tally) -> None:
+        self.args = args
+        self.client = client
+        self.tally = tally
+        self.window: Deque[Tuple[int, Future[Any]]] = deque()
+        self.interrupts = _Interrupts()
+        self.interrupted = False
+        self.resume_line: int | None = None
+        self.resent_if_resumed = 0  # events from resume_line on that were (maybe) sent
+        self.last_line = args.skip  # the last line read and fully handled
+        self.sink: _DryRunSink | None = None
+        if args.dry_run:
+            self.sink = _DryRunSink()
+            client.addEventMiddleware(self.sink)
+
+    def run(self, reader: _Reader, stream: _Lines) -> None:
+        """Read every line (or until Ctrl-C), then wait for the outcomes and count them."""
+        with self.interrupts:
+            try:
+                self._feed(reader)
+            except KeyboardInterrupt:
+                self.interrupted = True
+            finally:
+                _close_input(stream)
+            self._deliver()
+            self._drain()
+
+    def _feed(self, reader: _Reader) -> None:
+        """Log each line, with at most ``--max-in-flight`` outcomes pending.
+
+        Memory stays flat for any input: when the window is full, the oldest event's outcome
+        is awaited (events resolve roughly in order) before the next line is read.
+        """
+        tally, window, safe_point = self.tally, self.window, self.interrupts.safe_point
+        log_event, sink, limit = self.client.logEvent, self.sink, self.args.max_in_flight
+        lines = iter(reader)
+        while True:
+            with safe_point():
+                item = next(lines, None)
+            if item is None:
+                return
+            number, event, problem = item
+            tally.bytes_read = reader.position
+            tally.lines += 1
+            if problem is not None:
+                tally.malformed += 1
+                tally.warn(f"line {number}: {problem}")
+            elif event is None:
+                tally.blank += 1
+            else:
+                tally.read += 1
+                try:
+                    future = log_event(event)
+                except Exception as exc:  # the client does not raise here; belt and braces
+                    future = Future()
+                    future.set_exception(exc)
+                verdict = sink.take() if sink is not None else None
+                window.append((number, verdict or future))
+            self.last_line = number
+            if len(window) >= limit:
+                with safe_point():
+                    futures_wait([window[0][1]])
+                line, oldest = window.popleft()
+                tally.record(line, _outcome(oldest, 0, sink is not None, False))
+
+    def _deliver(self) -> None:
+        """Wait for delivery (``--timeout``, or a short grace after Ctrl-C), then shut down.
+
+        A Ctrl-C (another one, after an interruption) stops the wait; ``shutdown(0)`` then
+        drops what is left as ``shutdown_timeout``, so every future resolves.
+        """
+        presses = self.interrupts.presses
+        wait = self.args.timeout
+        if self.interrupted:
+            wait = min(_INTERRUPT_GRACE, wait)
+            self.tally.warn(
+                f"interrupted: delivering what was read (at most {wait:g} s; "
+                "Ctrl-C again to stop now)"
+            )
+        try:
+            with self.interrupts.safe_point(since=presses):
+                self.client.flush(wait)
+        except KeyboardInterrupt:
+            self.interrupted = True
+        self.client.shutdown(0)
+
+    def _drain(self) -> None:
+        """Count the outcomes still in the window and find where a rerun should resume."""
+        deadline = time.monotonic() + _RESOLVE_GRACE  # after shutdown they are all there
+        dry_run = self.sink is not None
+        rest = []
+        while self.window:
+            line, future = self.window.popleft()
+            timeout = max(0.0, deadline - time.monotonic())
+            outcome = _outcome(future, timeout, dry_run, self.interrupted)
+            self.tally.record(line, outcome)
+            rest.append((line, outcome[0]))
+        if not self.interrupted:
+            return
+        # Only events of this last window can be unsent: earlier ones resolved in order.
+        # Resuming sends the unknown ones again too: at least once rather than maybe never.
+        unsent = [line for line, kind in rest if kind in (_INTERRUPTED, _UNKNOWN)]
+        self.resume_line = min(unsent) if unsent else self.last_line + 1
+        self.resent_if_resumed = sum(
+            1
+            for line, kind in rest
+            if (kind == _SENT and line > self.resume_line) or kind == _UNKNOWN
+        )
+
+
 def _send(args: argparse.Namespace) -> int:
     import amplitude_legacy
 
     out, err = sys.stdout, sys.stderr
+    if args.api_key:
+        err.write(
+            f"note: --api-key shows the key in the process list to other users of this "
+            f"machine; set ${API_KEY_ENV} instead to keep it private\n"
+        )
     api_key = args.api_key or os.environ.get(API_KEY_ENV, "")
+    if not api_key and args.dry_run:
+        api_key = "dry-run"  # never sent: nothing is
     if not api_key:
-        raise _UsageError(f"no API key: pass --api-key or set ${API_KEY_ENV}")
+        raise _UsageError(f"no API key: set ${API_KEY_ENV} (or pass --api-key)")
     if args.max_in_flight < 1:
         raise _UsageError("--max-in-flight must be at least 1")
     if args.timeout < 0:
         raise _UsageError("--timeout must be >= 0")
+    if args.skip < 0:
+        raise _UsageError("--skip must be >= 0")
     middleware = [_load_middleware(spec) for spec in args.middleware]
 
     def redact(text: str) -> str:
@@ -509,7 +852,7 @@ def _send(args: argparse.Namespace) -> int:
         client = amplitude_legacy.init(api_key, **options)
     except amplitude_legacy.OptionsError as exc:
         _close_input(stream)
-        raise _UsageError(redact(str(exc))) from None
+        raise _UsageError(redact(_flag_error(exc))) from None
     for function in middleware:
         client.addEventMiddleware(function)
 
@@ -518,7 +861,7 @@ def _send(args: argparse.Namespace) -> int:
         skipped = stats.dropped.get("middleware_stopped", 0)
         return stats.delivered, stats.dropped_total - skipped
 
-    tally = _Tally(redact, err)
+    tally = _Tally(_Problems(redact), err)
     mode = args.progress
     if mode == "auto":
         mode = "bar" if _isatty(err) else "lines"
@@ -532,85 +875,102 @@ def _send(args: argparse.Namespace) -> int:
     saved_propagate = logger.propagate
     logger.addHandler(handler)
     logger.propagate = False  # shown once, by our handler, redacted
-    window: Deque[Tuple[int, Future[Any]]] = deque()
-    interrupted = False
+    run = _Run(args, client, tally)
+    reader = _Reader(stream, args.skip)
     start = time.monotonic()
     if progress is not None:
         progress.start()
     try:
-        try:
-            _feed(client, stream, tally, window, args.max_in_flight)
-        except KeyboardInterrupt:
-            interrupted = True
-            tally.warn("interrupted: delivering what was read (at most 5 s)")
-        finally:
-            _close_input(stream)
-        client.shutdown(_INTERRUPT_GRACE if interrupted else args.timeout)
-    except KeyboardInterrupt:
-        interrupted = True
-        client.shutdown(0)
+        run.run(reader, stream)
     finally:
-        # After shutdown every future is resolved; the bound only guards against a stuck one.
-        deadline = time.monotonic() + _RESOLVE_GRACE
-        while window:
-            line, future = window.popleft()
-            tally.record(line, future, max(0.0, deadline - time.monotonic()))
         if progress is not None:
             progress.stop()
         logger.removeHandler(handler)
         logger.propagate = saved_propagate
-    return _summarize(tally, time.monotonic() - start, interrupted, out)
+    stats = client.stats()
+    return _summarize(run, reader.skipped, stats, time.monotonic() - start, out, err)
 
 
-#: After Ctrl-C, how long the events already read may take to be delivered.
+#: After Ctrl-C, how long the events already read may take to be delivered (at most).
 _INTERRUPT_GRACE = 5.0
 #: After shutdown, how long to wait for the last outcomes (they are normally all there).
 _RESOLVE_GRACE = 2.0
 
 
-def _feed(
-    client: Any,
-    stream: _Lines,
-    tally: _Tally,
-    window: Deque[Tuple[int, Future[Any]]],
-    max_in_flight: int,
-) -> None:
-    """Read, parse and log every line, with at most ``max_in_flight`` outcomes pending.
-
-    Memory stays flat for any input: when the window is full, the oldest event's outcome is
-    awaited (events resolve roughly in order) before the next line is read.
-    """
-    log_event = client.logEvent
-    append, popleft, record = window.append, window.popleft, tally.record
-    for number, position, event, error in _parse_lines(stream):
-        tally.bytes_read = position
-        if event is None:
-            tally.malformed += 1
-            tally.warn(f"line {number}: {error}")
-            continue
-        tally.read += 1
-        try:
-            future = log_event(event)
-        except Exception as exc:  # the client does not raise here; belt and braces
-            future = Future()
-            future.set_exception(exc)
-        append((number, future))
-        if len(window) >= max_in_flight:
-            record(*popleft())
-
-
-def _summarize(tally: _Tally, elapsed: float, interrupted: bool, out: TextIO) -> int:
+def _summarize(
+    run: _Run, skipped: int, stats: Any, elapsed: float, out: TextIO, err: TextIO
+) -> int:
+    """Print the problems and resume hint (stderr) and the summary (stdout); the exit status."""
+    tally = run.tally
+    failed = tally.count(_DROPPED) or tally.count(_UNKNOWN) or tally.malformed
+    status = EXIT_INTERRUPTED if run.interrupted else EXIT_FAILED if failed else EXIT_OK
+    notes = tally.problems.report()
+    if run.sink is not None:
+        notes.append("dry run: middleware and validation ran; nothing was sent")
+    if run.resume_line is not None:
+        skip = run.resume_line - 1
+        hint = (
+            f"interrupted: the lines before line {run.resume_line:,} are done; to resume, run "
+            f"the same command with --skip {skip} (it starts at line {run.resume_line:,})"
+        )
+        if run.resent_if_resumed:
+            hint += (
+                f"; {run.resent_if_resumed:,} events from that line on were (or may have been) "
+                "sent already and would be sent again"
+            )
+        notes.append(hint)
+    if notes:
+        err.write("\n".join(notes) + "\n")
+        err.flush()
+    if run.args.json:
+        out.write(json.dumps(_json_summary(run, skipped, stats, elapsed, status)) + "\n")
+        out.flush()
+        return status
+    first = (_WOULD_SEND, None) if run.sink is not None else (_SENT, None)
     outcomes = dict(tally.outcomes)
-    lines = [f"read: {tally.read}", f"sent: {outcomes.pop('sent', 0)}"]
-    lines += [f"{key}: {outcomes[key]}" for key in sorted(outcomes)]
-    lines.append(f"malformed lines: {tally.malformed}")
-    rate = tally.resolved / elapsed if elapsed > 0 else 0.0
-    lines.append(f"elapsed: {elapsed:.2f}s ({rate:,.0f} events/s)")
-    out.write("\n".join(lines) + "\n")
+    rows = [f"read: {tally.read:,}", f"{_label(*first)}: {outcomes.pop(first, 0):,}"]
+    rows += sorted(f"{_label(*key)}: {n:,}" for key, n in outcomes.items())
+    rows.append(f"malformed lines: {tally.malformed:,}")
+    rows.append(
+        f"lines: {tally.lines:,} ({tally.read:,} events, {tally.malformed:,} malformed, "
+        f"{tally.blank:,} blank)"
+    )
+    if skipped:
+        rows.append(f"lines skipped (--skip): {skipped:,}")
+    rows.append(f"retries: {stats.retries:,}")
+    rate = (tally.read - outcomes.get((_INTERRUPTED, None), 0)) / elapsed if elapsed > 0 else 0.0
+    rows.append(f"elapsed: {elapsed:.2f}s ({rate:,.0f} events/s)")
+    out.write("\n".join(rows) + "\n")
     out.flush()
-    if interrupted:
-        return EXIT_INTERRUPTED
-    return EXIT_FAILED if tally.failed or tally.malformed else EXIT_OK
+    return status
+
+
+def _json_summary(
+    run: _Run, skipped: int, stats: Any, elapsed: float, status: int
+) -> Dict[str, Any]:
+    """The ``--json`` summary: outcomes add up to ``events``, and ``events``,
+    ``blank_lines`` and ``malformed_lines`` to ``lines_read``."""
+    tally = run.tally
+    return {
+        "lines_read": tally.lines,
+        "lines_skipped": skipped,
+        "blank_lines": tally.blank,
+        "malformed_lines": tally.malformed,
+        "events": tally.read,
+        "sent": tally.count(_SENT),
+        "would_send": tally.count(_WOULD_SEND),
+        "skipped": tally.by_reason(_SKIPPED),
+        "dropped": tally.by_reason(_DROPPED),
+        "not_sent_interrupted": tally.count(_INTERRUPTED),
+        "unknown_outcome": tally.count(_UNKNOWN),
+        "retries": stats.retries,
+        "requests": stats.requests,
+        "duration_seconds": round(elapsed, 3),
+        "interrupted": run.interrupted,
+        "resume_line": run.resume_line,
+        "dry_run": run.sink is not None,
+        "exit_status": status,
+    }
 
 
 def _isatty(stream: TextIO) -> bool:
@@ -639,10 +999,12 @@ def _check(args: argparse.Namespace) -> int:
     limit = _BATCH_LIMIT if args.batch else _HTTP_API_LIMIT
     events = bad_events = malformed = 0
     try:
-        for number, _, event, error in _parse_lines(stream):
-            if event is None:
+        for number, event, error in _Reader(stream):
+            if error is not None:
                 malformed += 1
                 out.write(f"line {number}: {error}\n")
+                continue
+            if event is None:  # a blank line
                 continue
             events += 1
             problems = _event_problems(

@@ -8,17 +8,18 @@ flushes with a bound, and a forked child gets a fresh worker, lock and connectio
 
 from __future__ import annotations
 
-import asyncio
-import atexit
 import logging
 import os
 import threading
 import time
 import weakref
-from typing import Any, Dict, Mapping, Sequence, Tuple, Union, overload
+from typing import TYPE_CHECKING, Any, Dict, Mapping, Sequence, Tuple, Union, overload
 
-from amplitude_legacy._context import _VALUES as _CONTEXT
-from amplitude_legacy._errors import AmplitudeError, OptionsError
+from amplitude_legacy import _lifecycle
+from amplitude_legacy._context import merged_extra
+from amplitude_legacy._delivery import transport_for
+from amplitude_legacy._encoding import encode_event
+from amplitude_legacy._errors import AmplitudeError, InvalidEventError, OptionsError
 from amplitude_legacy._event import (
     LIBRARY,
     Event,
@@ -30,18 +31,15 @@ from amplitude_legacy._future import EventFuture, resolved
 from amplitude_legacy._identify import Identify, legacy_identify_event
 from amplitude_legacy._middleware import Middleware, Stop, run_chain
 from amplitude_legacy._options import LogLevel, Options, resolve_options
-from amplitude_legacy._plugin_api import EventOptionsLike, PluginApiMixin, ResultFuture
+from amplitude_legacy._plugin_api import EventOptionsLike, PluginApiMixin
 from amplitude_legacy._response import SKIPPED_RESPONSE, Response, Status
 from amplitude_legacy._retry import DropReason
 from amplitude_legacy._signals import SignalFlusher, parse_signals
 from amplitude_legacy._stats import ClientStats, Counters, DropLog, FlushResult
-from amplitude_legacy._transport import (
-    LegacyTransportAdapter,
-    Transport,
-    Urllib3Transport,
-    pool_manager_for,
-)
-from amplitude_legacy._worker import Worker, encode_json
+from amplitude_legacy._worker import Worker, deadline_after
+
+if TYPE_CHECKING:
+    from amplitude_legacy.plugins._types import ResultFuture
 
 __all__ = [
     "DEFAULT_INSTANCE",
@@ -58,25 +56,8 @@ log = logging.getLogger("amplitude_legacy")
 DEFAULT_INSTANCE = "$default_instance"
 
 _now = time.time
+_dict_get = dict.get  # Event defines __getattr__, which makes ev.get a slow lookup
 OptionsArg = Union[Options, Mapping[str, Any], None]
-
-
-def _make_transport(options: Options) -> Transport:
-    custom = options.transport_class
-    if custom is None:
-        return Urllib3Transport(
-            pool_manager_for(
-                options.server_url,
-                proxy=options.proxy,
-                trust_env=options.trust_env,
-                ca_certs=options.ca_certs,
-                cert_file=options.cert_file,
-                key_file=options.key_file,
-            )
-        )
-    if hasattr(custom, "send"):
-        return custom  # type: ignore[no-any-return]
-    return LegacyTransportAdapter(custom)
 
 
 def _configure_logging(options: Options) -> None:
@@ -124,21 +105,22 @@ class NodeClient(PluginApiMixin):
         self._destinations: Tuple[Any, ...] = ()
         self._plugins: Dict[str, Any] = {}
         self._opt_out = self._options.opt_out
+        # Checked locally, so a short id is reported at logEvent with its length and the
+        # minimum, not as a 400 later (Amplitude's default minimum is 5).
+        self._min_id_length = (
+            5 if self._options.min_id_length is None else self._options.min_id_length
+        )
         # disabled / dryRun: events stop after validation (read on every call: keep local)
         self._not_sending = self._options.disabled or self._options.dry_run
-        self._max_queue = self._options.max_queue_size  # read on every call: keep them local
-        self._max_cached = self._options.max_cached_events
         self._closed = False
+        self._warned_closed = False
         self._lock = threading.Lock()
         self._counters = Counters()
-        self._caller_drop_log = DropLog()
+        self._drop_log = DropLog()
         self._worker = Worker(
-            api_key,
-            self._options,
-            _make_transport(self._options),
-            self._counters,
-            self._notify_drop,
+            api_key, self._options, self._counters, self._drop_log, self._notify_drop
         )
+        self._ledger = self._worker.ledger  # logEvent appends to it: keep it one lookup away
         self._plan = dict(self._options.plan) if self._options.plan else None
         self._ingestion = (
             dict(self._options.ingestion_metadata) if self._options.ingestion_metadata else None
@@ -147,12 +129,11 @@ class NodeClient(PluginApiMixin):
         self._write_ahead = self._options.spool_path is not None and (
             self._options.spool_mode == "always"
         )
+        self._running = False  # the worker starts with the first event (or the spool)
         if self._options.spool_path is not None:
-            self._worker.start()  # send what an earlier run left in the spool, now
+            self._start()  # send what an earlier run left in the spool, now
         ref = weakref.ref(self)
-        atexit.register(_shutdown_at_exit, ref)
-        if hasattr(os, "register_at_fork"):
-            os.register_at_fork(after_in_child=lambda: _after_fork(ref))
+        _lifecycle.track(self)  # the exit flush and the fork reset (one hook for all clients)
         self._signals: SignalFlusher | None = None
         if self._options.flush_on_signals:
             self._signals = SignalFlusher(
@@ -262,14 +243,10 @@ class NodeClient(PluginApiMixin):
         if self._opt_out:
             self._counters.drop(DropReason.OPT_OUT, 1)
             return resolved(SKIPPED_RESPONSE)
-        context = _CONTEXT.get()
-        if context is not None:  # Amplitude.context(...): its values under the caller's extra
-            extra = {**context, **extra} if extra else dict(context)
         if self._closed:
-            return self._reject(
-                event, DropReason.CLIENT_CLOSED, Status.SKIPPED, "client is shut down"
-            )
-        ev = Event(event) if type(event) is dict or isinstance(event, Mapping) else None
+            return self._after_shutdown(event)
+        # dict (and Event) first: isinstance against the Mapping ABC costs ~0.5 µs
+        ev = Event(event) if isinstance(event, (dict, Mapping)) else None
         if ev is None:
             return self._reject(
                 event,
@@ -277,19 +254,20 @@ class NodeClient(PluginApiMixin):
                 Status.INVALID,
                 f"Invalid event: expected a dict, got {type(event).__name__}",
             )
+        get = _dict_get
         if self._before or self._middleware or self._destinations or self._write_ahead:
             # Something may look at the event before it is encoded: annotate it fully now.
             ev["library"] = LIBRARY
-            if ev.get("insert_id") is None:
+            if get(ev, "insert_id") is None:
                 ev["insert_id"] = new_insert_id()
         elif "library" in ev:
             ev["library"] = LIBRARY  # the caller's own value never goes out (legacy)
         # else: the worker adds insert_id and library right before encoding (complete_annotation)
         if self._plan is not None:
-            ev["plan"] = {**self._plan, **(ev.get("plan") or {})}
+            ev["plan"] = {**self._plan, **(get(ev, "plan") or {})}
         if self._ingestion is not None:
-            ev["ingestion_metadata"] = {**self._ingestion, **(ev.get("ingestion_metadata") or {})}
-        if ev.get("time") is None:
+            ev["ingestion_metadata"] = {**self._ingestion, **(get(ev, "ingestion_metadata") or {})}
+        if get(ev, "time") is None:
             ev["time"] = int(_now() * 1000)
         if self._before:
             before = self._run_before(ev)
@@ -299,6 +277,9 @@ class NodeClient(PluginApiMixin):
                 )
             ev = before
         if self._middleware:
+            # Amplitude.context(...): its values under the caller's extra (only middleware
+            # reads extra, so nothing is merged without it)
+            extra = merged_extra(extra)
             try:
                 final = run_chain(self._middleware, ev, extra)
             except Exception as exc:
@@ -306,7 +287,7 @@ class NodeClient(PluginApiMixin):
             if isinstance(final, Stop):
                 return self._reject(ev, final.reason, Status.SKIPPED, final.detail or final.reason)
             ev = final
-        problem = find_problem(ev)
+        problem = find_problem(ev, self._min_id_length)
         if problem is not None:
             return self._reject(ev, DropReason.INVALID, Status.INVALID, problem[1])
         if self._not_sending:
@@ -340,7 +321,7 @@ class NodeClient(PluginApiMixin):
     def _plugin_failed(self, plugin: Any, method: str) -> None:
         name = getattr(plugin, "name", type(plugin).__name__)
         log.exception("amplitude_legacy: plugin %r raised in %s (skipped)", name, method)
-        self._counters.plugin_errors += 1
+        self._counters.add_plugin_error()
 
     def _call_plugins(self, method: str) -> None:
         """Call ``flush``/``teardown`` on every plugin that has it, guarded."""
@@ -353,49 +334,40 @@ class NodeClient(PluginApiMixin):
                     self._plugin_failed(plugin, method)
 
     def _enqueue(self, event: Event) -> EventFuture:
-        worker = self._worker
-        if not worker.started:
+        if not self._running:
             self._start()
-        pending = worker.pending
-        if len(pending) >= self._max_queue:
+        future = EventFuture()
+        spool_id = self._worker.keeper.write_ahead(event) if self._write_ahead else None
+        if not self._ledger.append(event, future, spool_id):
+            self._worker.keeper.discard(spool_id)
             return self._reject(
                 event,
                 DropReason.QUEUE_FULL,
                 Status.FAILED,
                 f"maxQueueSize ({self._options.max_queue_size}) events are waiting",
             )
-        future = EventFuture()
-        if self._write_ahead:
-            self._write_ahead_to_spool(event, future)
-        pending.append((next(worker.seq), event, future))
-        if worker.stopped:  # shutdown finished while we were appending: drop it, counted
-            worker.reap()
-            return future
-        # Lock-free hints: wake the worker only if it sleeps with nothing to do, or once
-        # when the cache reaches maxCachedEvents (see Worker._next_batch for the ordering).
-        if worker.wake_on_next:
-            worker.wake(False)
-        elif len(pending) >= self._max_cached and not worker.full_signalled:
-            worker.wake(True)
         return future
-
-    def _write_ahead_to_spool(self, event: Event, future: EventFuture) -> None:
-        """``spoolMode="always"``: persist the event before it is queued (survives kill -9)."""
-        spool = self._worker.spool
-        assert spool is not None
-        try:
-            data = encode_json(complete_annotation(event))
-        except (TypeError, ValueError, OverflowError):
-            return  # the worker reports it when it encodes the event
-        ids, _lost = spool.write_ahead([data])
-        if ids:
-            future._spool_id = ids[0]  # type: ignore[attr-defined]
 
     def _start(self) -> None:
         with self._lock:
-            if os.getpid() != self._pid:  # backstop for platforms without register_at_fork
-                self._reinit_after_fork()
-            self._worker.start()
+            if os.getpid() != self._pid:  # backstop for forks that ran no fork hook
+                self._reinit_after_fork(late=True)
+            if self._running:
+                return
+            # Set before the start, outside the lock: under gevent, Thread.start() switches
+            # greenlets, and the next one must append, not wait on this (unpatched) lock.
+            self._running = True
+        self._worker.start()
+
+    def _after_shutdown(self, event: object) -> EventFuture:
+        """An event logged after ``shutdown``: skipped, counted, and a warning the first time."""
+        if not self._warned_closed:
+            self._warned_closed = True
+            log.warning(
+                "amplitude_legacy: logEvent after shutdown(): the event is not sent (client_closed)"
+                "; this client stays closed (check client.closed, or create a new client)"
+            )
+        return self._reject(event, DropReason.CLIENT_CLOSED, Status.SKIPPED, "client is shut down")
 
     def _not_sent(self, event: Event) -> EventFuture:
         """``disabled`` / ``dryRun``: the event went through everything but is not sent."""
@@ -412,7 +384,7 @@ class NodeClient(PluginApiMixin):
         response = Response(status, 0, None, reason, message)
         self._counters.drop(reason, 1)
         if status is not Status.SKIPPED:
-            self._caller_drop_log.record(reason, 1, message)
+            self._drop_log.record(reason, 1, message)
         else:  # stopped on purpose (middleware, a closed client): not a loss to warn about
             log.debug("amplitude_legacy: %s", message)
         events = [complete_annotation(event)] if isinstance(event, Event) else []
@@ -435,7 +407,7 @@ class NodeClient(PluginApiMixin):
             callback(list(events), reason)
         except Exception:
             log.exception("amplitude_legacy: the onDrop callback raised (ignored)")
-            self._counters.callback_errors += 1
+            self._counters.add_callback_error()
 
     @overload
     def identify(
@@ -553,11 +525,12 @@ class NodeClient(PluginApiMixin):
             >>> result.pending == 0 or result.timed_out
             True
         """
+        self._check_fork()
         if self._plugins:
             self._call_plugins("flush")
         if not self._routes:
             return self._worker.flush(timeout)
-        deadline = None if timeout is None else time.monotonic() + timeout
+        deadline = deadline_after(timeout)
         result = self._worker.flush(timeout)
         return _combined(result, self._routes.values(), "flush", deadline)
 
@@ -570,8 +543,10 @@ class NodeClient(PluginApiMixin):
         Examples:
             >>> result = await client.flush_async(timeout=5)
         """
-        if self._worker.settled:
+        if self._ledger.settled:
             return FlushResult()
+        import asyncio
+
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(None, self.flush, timeout)
 
@@ -591,11 +566,13 @@ class NodeClient(PluginApiMixin):
         Examples:
             >>> client.shutdown(timeout=10)
         """
+        deadline = deadline_after(timeout)
+        self._check_fork()
         with self._lock:
             if self._closed:
                 return FlushResult()
             self._closed = True
-        deadline = None if timeout is None else time.monotonic() + timeout
+        _lifecycle.forget(self)
         if self._signals is not None:
             self._signals.uninstall()
         result = self._worker.shutdown(timeout)
@@ -617,19 +594,46 @@ class NodeClient(PluginApiMixin):
             0
         """
         destinations = {name: _guarded_stats(d) for name, d in self._routes.items()}
-        return self._counters.snapshot(self._worker.outstanding(), destinations)
+        return self._counters.snapshot(self._ledger.outstanding(), destinations)
 
     # ------------------------------------------------------------------ fork
 
-    def _reinit_after_fork(self) -> None:
-        """In a forked child: fresh lock, worker and pool; the parent's events stay the parent's."""
+    def _shutdown_at_exit(self) -> None:
+        """The exit hook's part for this client: shut down within ``exitFlushTimeout``."""
+        if self._closed:
+            return
+        bound = self._options.exit_flush_timeout
+        result = self.shutdown(bound)
+        if result.pending:
+            log.warning(
+                "amplitude_legacy: exiting with %d event(s) not delivered after %.1f s "
+                "(raise exitFlushTimeout, or call flush() before exit)",
+                result.pending,
+                bound,
+            )
+
+    def _reinit_after_fork(self, *, late: bool = False) -> None:
+        """In a forked child: fresh lock, counters, worker and pool; the parent's events stay
+        the parent's. ``late``: the fork ran no Python fork hook (a C-level fork, as some
+        servers do): what was logged in the child is kept."""
+        if self._closed:
+            return
         self._lock = threading.Lock()
         self._pid = os.getpid()
-        self._counters = Counters()
-        self._worker._counters = self._counters
-        self._caller_drop_log = DropLog()
-        self._worker.after_fork_in_child()
-        self._worker.replace_transport(_make_transport(self._options))
+        self._counters.reset()
+        self._drop_log.reset()
+        self._running = False
+        new_insert_id.check_fork()
+        self._worker.after_fork_in_child(transport_for(self._options), late=late)
+        self._ledger = self._worker.ledger
+
+    def _check_fork(self) -> None:
+        """A backstop for forks that ran no Python fork hook: checked where it is cheap to
+        (flush, shutdown, exit; a pid check per event would cost a system call)."""
+        if os.getpid() != self._pid:
+            self._reinit_after_fork(late=True)
+            if self._ledger.intake:
+                self._start()  # what the child logged goes out now
 
     # snake_case aliases
     get_options = getOptions
@@ -640,9 +644,7 @@ class NodeClient(PluginApiMixin):
     flushAsync = flush_async
 
 
-def _combined(
-    result: FlushResult, destinations: Any, method: str, deadline: float | None
-) -> FlushResult:
+def _combined(result: FlushResult, destinations: Any, method: str, deadline: float) -> FlushResult:
     """``result`` plus the ``flush``/``shutdown`` of each destination, within one deadline."""
     sent, dropped, pending, timed_out = (
         result.sent,
@@ -651,7 +653,7 @@ def _combined(
         result.timed_out,
     )
     for destination in list(destinations):
-        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        left = None if deadline == float("inf") else max(0.0, deadline - time.monotonic())
         try:
             part = getattr(destination, method)(left)
         except Exception:
@@ -680,9 +682,9 @@ def _log_dry_run(event: Event) -> None:
     if _dry_run_log.level == logging.NOTSET:
         _dry_run_log.setLevel(logging.INFO)
     try:
-        text = encode_json(complete_annotation(event)).decode()
-    except Exception as exc:  # validation passed, so only a value changed since could fail
-        text = f"<not encodable: {exc}>"
+        text = encode_event(complete_annotation(event)).decode()
+    except InvalidEventError as exc:  # validation passed: only a value changed since can fail
+        text = f"<{exc}>"
     _dry_run_log.info("amplitude_legacy dry run: %s", text)
 
 
@@ -690,27 +692,6 @@ def _shutdown_if_alive(ref: weakref.ReferenceType[NodeClient], bound: float) -> 
     client = ref()
     if client is not None:
         client.shutdown(bound)
-
-
-def _after_fork(ref: weakref.ReferenceType[NodeClient]) -> None:
-    client = ref()
-    if client is not None and not client._closed:
-        client._reinit_after_fork()
-
-
-def _shutdown_at_exit(ref: weakref.ReferenceType[NodeClient]) -> None:
-    client = ref()
-    if client is None or client._closed or os.getpid() != client._pid:
-        return
-    bound = client._options.exit_flush_timeout
-    result = client.shutdown(bound)
-    if result.pending:
-        log.warning(
-            "amplitude_legacy: exiting with %d event(s) not delivered after %.1f s "
-            "(raise exitFlushTimeout, or call flush() before exit)",
-            result.pending,
-            bound,
-        )
 
 
 _instances: Dict[str, NodeClient] = {}
@@ -731,7 +712,8 @@ def init(
 
     Returns:
         The new ``NodeClient``. A client previously registered under the same name is shut
-        down (flushed, bounded by its ``exitFlushTimeout``).
+        down in the background (flushed, bounded by its ``exitFlushTimeout``): ``init``
+        returns at once even when that client's server is unreachable.
 
     Raises:
         OptionsError: a bad option; the message names it.
@@ -746,7 +728,9 @@ def init(
         previous = _instances.get(name)
         _instances[name] = client
     if previous is not None and previous is not client:
-        previous.shutdown(previous.getOptions().exit_flush_timeout)
+        # In the background: the new client is usable at once, even if the old one's server
+        # is gone (its events still get up to exitFlushTimeout, and the exit hook waits).
+        _lifecycle.shutdown_in_background(previous, previous.getOptions().exit_flush_timeout)
     return client
 
 

@@ -1,26 +1,33 @@
 """Exceptions raised by amplitude_legacy.
 
-The hierarchy::
+The hierarchy:
 
     AmplitudeError                 base of everything this package raises
     ├── OptionsError (ValueError)  an option has an unknown name, a wrong type or a bad value
-    ├── InvalidEventError (ValueError)
-    │                              an event broke a validation rule; set on its future
-    ├── ClientClosedError          the client was shut down
+    ├── DeliveryError              an event was not delivered (``Response.raise_for_status``)
+    │   ├── InvalidEventError (ValueError)
+    │   │                          it broke a validation rule, or Amplitude rejected it
+    │   └── ClientClosedError      it was logged after ``shutdown``
     └── TransportError             a request could not be completed (never raised into the
         ├── RequestTimeoutError    host application: the worker turns it into a Response)
         └── ConnectionFailedError
 
 Nothing is raised into the host application from the background worker: transport errors
-become ``Response`` values with status ``Timeout`` or ``SystemError``.
+become ``Response`` values with status ``Timeout`` or ``SystemError``, and an event that is
+not delivered resolves its future with a ``Response`` saying why. ``raise_for_status()`` on
+that response turns it into one of the ``DeliveryError`` classes, for code that prefers
+exceptions.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 __all__ = [
     "AmplitudeError",
     "ClientClosedError",
     "ConnectionFailedError",
+    "DeliveryError",
     "InvalidEventError",
     "OptionsError",
     "RequestTimeoutError",
@@ -52,20 +59,33 @@ class OptionsError(AmplitudeError, ValueError):
         self.option = option
 
 
-class InvalidEventError(AmplitudeError, ValueError):
-    """An event failed validation (legacy rules plus JSON-serializability).
+class DeliveryError(AmplitudeError):
+    """An event was not delivered (raised by ``Response.raise_for_status()``, never by the SDK
+    on its own).
 
     Attributes:
-        field: the event field that broke a rule (``""`` when the event is not a mapping).
+        response: the event's ``Response``: ``status``, ``reason``, ``error``.
     """
 
-    def __init__(self, field: str, message: str) -> None:
+    def __init__(self, message: str, response: Any = None) -> None:
         super().__init__(message)
+        self.response = response
+
+
+class InvalidEventError(DeliveryError, ValueError):
+    """An event failed validation (local rules or Amplitude's) and was not sent.
+
+    Attributes:
+        field: the event field that broke a rule (``""`` when unknown).
+    """
+
+    def __init__(self, field: str, message: str, response: Any = None) -> None:
+        super().__init__(message, response)
         self.field = field
 
 
-class ClientClosedError(AmplitudeError):
-    """The client was shut down; events logged afterwards resolve ``skipped``."""
+class ClientClosedError(DeliveryError):
+    """The event was logged after ``shutdown()``; it resolved ``skipped``."""
 
 
 class TransportError(AmplitudeError):

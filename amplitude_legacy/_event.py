@@ -11,7 +11,6 @@ from __future__ import annotations
 import itertools
 import math
 import os
-import uuid
 from typing import Any, Mapping, Tuple
 
 from amplitude_legacy._version import __version__
@@ -131,8 +130,63 @@ def coerce_event(obj: object) -> Event | None:
     return None
 
 
+#: dict's own methods: looking a method up on an ``Event`` misses 3.11's attribute cache (the
+#: class defines ``__getattr__``), ~0.1 µs a time on the hot paths.
+_DICT_GET = dict.get
+_DICT_ITEMS = dict.items
+
 _SCALARS = frozenset((str, int, bool, type(None)))
-_MAX_DEPTH = 40  # the API's nesting limit (http-api.md §1.4)
+_MAX_DEPTH = 40  # the API's nesting limit for properties
+
+_STRING: frozenset[type] = frozenset((str, type(None)))
+_INTEGER: frozenset[type] = frozenset((int, type(None)))
+_NUMBER: frozenset[type] = frozenset((int, float, type(None)))
+_OBJECT: frozenset[type] = frozenset((dict, type(None)))
+#: The documented type of each typed field (``None`` means absent). Checked locally so a wrong
+#: type is reported at ``logEvent``, naming the field, instead of a 400 later.
+FIELD_TYPES: Mapping[str, frozenset[type]] = {
+    **dict.fromkeys(
+        ("app_version", "platform", "os_name", "os_version", "device_brand",
+         "device_manufacturer", "device_model", "carrier", "country", "region", "city", "dma",
+         "language", "productId", "revenueType", "currency", "ip", "idfa", "idfv", "adid",
+         "android_id", "android_app_set_id", "insert_id", "partner_id", "user_agent",
+         "version_name", "library", "uuid"),
+        _STRING,
+    ),
+    **dict.fromkeys(("time", "event_id", "session_id", "quantity"), _INTEGER),
+    **dict.fromkeys(("price", "revenue", "location_lat", "location_lng"), _NUMBER),
+    **dict.fromkeys(
+        ("user_properties", "groups", "group_properties", "plan", "ingestion_metadata"), _OBJECT
+    ),
+}  # fmt: skip
+#: camelCase keys that look like a field: sent as they are, with a warning once per name.
+_LOOKALIKE: frozenset[type] = frozenset()
+_warned_lookalikes: set[str] = set()
+_TYPE_NAMES = {_STRING: "a string", _INTEGER: "an integer", _NUMBER: "a number",
+               _OBJECT: "an object (dict)"}  # fmt: skip
+_TIME_HINT = "milliseconds since the epoch, e.g. int(time.time() * 1000)"
+#: camelCase spellings of snake_case fields, for "did you mean" hints.
+_CAMEL_HINTS: Mapping[str, str] = {
+    name.split("_")[0] + "".join(w.title() for w in name.split("_")[1:]): name
+    for name in EVENT_FIELDS
+    if "_" in name
+}
+FIELD_TYPES = {**dict.fromkeys(_CAMEL_HINTS, _LOOKALIKE), **FIELD_TYPES}
+
+#: Values Amplitude refuses as a user_id or device_id (a 400 for the whole event).
+BLOCKED_IDS = frozenset(
+    ("anonymous", "nil", "none", "null", "n/a", "na", "undefined", "unknown", '""',
+     "00000000-0000-0000-0000-000000000000", "{}", "lmy47d", "0", "-1")
+)  # fmt: skip
+
+
+def _show(value: object) -> str:
+    """``repr(value)``, or a placeholder when its ``__repr__`` raises (never the caller's error)."""
+    try:
+        text = repr(value)
+    except Exception:
+        return f"<{type(value).__name__} whose repr() raised>"
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _json_problem(value: Any, depth: int) -> str | None:
@@ -140,14 +194,14 @@ def _json_problem(value: Any, depth: int) -> str | None:
     kind = type(value)
     if kind in _SCALARS:
         return None
-    if kind is float:
-        return None if math.isfinite(value) else f"the non-finite number {value!r}"
+    if isinstance(value, float):  # float and its subclasses (a NaN subclass is still NaN)
+        return None if math.isfinite(value) else f"the non-finite number {_show(value)}"
     if depth > _MAX_DEPTH:
         return f"nesting deeper than {_MAX_DEPTH} levels"
     if kind is dict or isinstance(value, Mapping):
         for key, item in value.items():
             if type(key) is not str:
-                return f"the non-string key {key!r}"
+                return f"the non-string key {_show(key)}"
             if type(item) not in _SCALARS:
                 problem = _json_problem(item, depth + 1)
                 if problem is not None:
@@ -160,23 +214,65 @@ def _json_problem(value: Any, depth: int) -> str | None:
                 if problem is not None:
                     return problem
         return None
-    if isinstance(value, (str, int, float)):  # subclasses (e.g. IntEnum) encode as their base
+    if isinstance(value, (str, int)):  # subclasses (e.g. IntEnum) encode as their base
         return None
     return f"a value of type {kind.__name__}"
 
 
-def find_problem(event: Event) -> Tuple[str, str] | None:
-    """Check an event against the legacy rules plus JSON-serializability.
+def _id_problem(field: str, value: str, min_length: int) -> Tuple[str, str]:
+    if len(value) < min_length:
+        return field, (
+            f"Invalid event: {field} {_show(value)} is {len(value)} character(s); Amplitude's "
+            f"minimum is {min_length} (set the minIdLength option to change it)"
+        )
+    return field, f"Invalid event: Amplitude rejects {_show(value)} as a {field}"
 
-    Rules, in the legacy order (``amplitude-node.md`` §4.2): ``event_type`` is a string; at
-    least one of ``user_id``/``device_id``; each id present is a string; ``event_properties``
-    is an object. Then every value must be JSON-serializable (finite numbers, string keys,
-    nesting ≤ 40). A ``None`` id counts as absent (Python code passes ``user_id=None``).
+
+def _warn_lookalike(key: str) -> None:
+    if key in _warned_lookalikes:
+        return
+    _warned_lookalikes.add(key)
+    import logging
+
+    logging.getLogger("amplitude_legacy").warning(
+        "amplitude_legacy: the event key %r is not an Amplitude field; did you mean %r? It is "
+        "sent as is, and Amplitude ignores fields it does not know (warned once per key)",
+        key,
+        _CAMEL_HINTS[key],
+    )
+
+
+def _camel_hint(event: Mapping[str, Any]) -> str:
+    """`` (did you mean 'event_type' instead of 'eventType'?)`` when the event has such keys."""
+    for key in event:
+        snake = _CAMEL_HINTS.get(key) if type(key) is str else None
+        if snake is not None:
+            return f" (did you mean {snake!r} instead of {key!r}?)"
+    return ""
+
+
+def find_problem(event: Event, min_id_length: int | None = None) -> Tuple[str, str] | None:
+    """Check an event against the legacy rules, the documented field types and JSON.
+
+    Rules, in the legacy order: ``event_type`` is a string; at least one of
+    ``user_id``/``device_id``; each id present is a string; ``event_properties`` is an object.
+    Then, when ``min_id_length`` is given, each id is at least that long and is not a value
+    Amplitude refuses (``"null"``, ``"unknown"``, ...). Then each documented field has its
+    documented type (``time`` an integer number of milliseconds, ``price`` a number, ...), and
+    every value is JSON-serializable (finite numbers, 64-bit integers, string keys, nesting
+    ≤ 40). ``None`` counts as absent. A camelCase key (``eventType``) gets a "did you mean".
 
     Returns:
         ``None`` when valid, else ``(field, message)``.
     """
-    get = event.get
+    problem = _first_problem(event, min_id_length)
+    if problem is None:
+        return None
+    return problem[0], problem[1] + _camel_hint(event)
+
+
+def _first_problem(event: Event, min_id_length: int | None) -> Tuple[str, str] | None:
+    get = _DICT_GET.__get__(event)  # Event defines __getattr__: its method lookups are slow
     if type(get("event_type")) is not str:
         return "event_type", "Invalid event: expected string for event_type field"
     user_id = get("user_id")
@@ -193,23 +289,46 @@ def find_problem(event: Event) -> Tuple[str, str] | None:
             "event_properties",
             "Invalid event properties: expected event_properties to be type object",
         )
-    scalars = _SCALARS
-    for key, value in event.items():
+    if min_id_length is not None:  # inline: every logEvent runs this
+        if user_id is not None and (len(user_id) < min_id_length or user_id in BLOCKED_IDS):
+            return _id_problem("user_id", user_id, min_id_length)
+        if device_id is not None and (len(device_id) < min_id_length or device_id in BLOCKED_IDS):
+            return _id_problem("device_id", device_id, min_id_length)
+    scalars, types = _SCALARS, FIELD_TYPES
+    for key, value in _DICT_ITEMS(event):
         if type(key) is not str:
-            return str(key), f"Invalid event: field names must be strings, got {key!r}"
-        if type(value) in scalars:
-            continue
-        if type(value) is dict:
-            # The common case, a flat dict of scalars, is checked inline (no call per value).
-            for k, v in value.items():
-                if type(k) is not str or type(v) not in scalars:
-                    break
-            else:
-                continue
-        problem = _json_problem(value, 1)
-        if problem is not None:
-            return key, f"Invalid event: field {key!r} is not JSON-serializable ({problem})"
+            return _show(key), f"Invalid event: field names must be strings, got {_show(key)}"
+        kind = type(value)
+        if kind not in scalars:
+            flat = kind is dict  # the common case, a flat dict of scalars, is checked inline
+            if flat:
+                for k, v in value.items():
+                    if type(k) is not str or type(v) not in scalars:
+                        flat = False
+                        break
+            detail = None if flat else _json_problem(value, 1)
+            if detail is not None:
+                return key, f"Invalid event: field {key!r} is not JSON-serializable ({detail})"
+        expected = types.get(key)
+        if expected is not None and kind not in expected:
+            wrong = _type_problem(key, value, expected)
+            if wrong is not None:
+                return key, wrong
     return None
+
+
+def _type_problem(key: str, value: Any, expected: frozenset[type]) -> str | None:
+    """The message for a documented field of the wrong type (subclasses of the type pass)."""
+    if expected is _LOOKALIKE:
+        _warn_lookalike(key)
+        return None
+    if any(isinstance(value, t) for t in expected) and not isinstance(value, bool):
+        return None
+    if expected is _OBJECT and isinstance(value, Mapping):
+        return None
+    wanted = _TYPE_NAMES[expected]
+    hint = f" ({_TIME_HINT})" if key == "time" else ""
+    return f"Invalid event: {key} must be {wanted}{hint}, got {_show(value)}"
 
 
 class InsertIdGenerator:
@@ -226,8 +345,18 @@ class InsertIdGenerator:
             os.register_at_fork(after_in_child=self._reset)
 
     def _reset(self) -> None:
-        self._format = str(uuid.uuid4())[:24] + "%012x"
+        # The first 24 characters of a random (version 4) UUID, from os.urandom: the uuid
+        # module pulls in platform and datetime, and import time matters.
+        r = os.urandom(10).hex()
+        variant = "89ab"[int(r[16], 16) & 3]
+        self._format = f"{r[:8]}-{r[8:12]}-4{r[13:16]}-{variant}{r[17:20]}-" + "%012x"
         self._counter = itertools.count()
+        self._pid = os.getpid()
+
+    def check_fork(self) -> None:
+        """A new prefix if this is a child forked without Python's fork hooks (a C fork)."""
+        if self._pid != os.getpid():
+            self._reset()
 
     def __call__(self) -> str:
         """Return the next id."""
@@ -246,7 +375,7 @@ def complete_annotation(event: Event) -> Event:
     (about 200 bytes less per queued event) and save ~1 µs on the caller's thread. The worker
     adds them right before encoding, so the wire, retries and ``onDrop`` see them as before.
     """
-    if event.get("insert_id") is None:
+    if _DICT_GET(event, "insert_id") is None:
         event["insert_id"] = new_insert_id()
     if "library" not in event:
         event["library"] = LIBRARY

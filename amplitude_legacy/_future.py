@@ -10,7 +10,6 @@ worker resolves it by setting two attributes. Everything ``Future`` offers still
 
 from __future__ import annotations
 
-import asyncio
 import os
 import threading
 from concurrent.futures import Future
@@ -18,6 +17,8 @@ from concurrent.futures._base import FINISHED, PENDING
 from typing import TYPE_CHECKING, Any, Callable, Generator, Sequence
 
 if TYPE_CHECKING:
+    import asyncio
+
     from amplitude_legacy._response import Response
 
 __all__ = ["EventFuture"]
@@ -111,6 +112,8 @@ class EventFuture(Future["Response"]):
 
     def wait_async(self) -> asyncio.Future[Response]:
         """An ``asyncio.Future`` for this event, bound to the running loop (never blocks it)."""
+        import asyncio  # only asyncio code awaits: the import stays off ``import amplitude_legacy``
+
         return asyncio.wrap_future(self)
 
     def __await__(self) -> Generator[Any, None, Response]:

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import copy
 import logging
-import secrets
 from enum import Enum
 from typing import Any, Final, Union
 
 __all__ = [
+    "EMPTY_GROUP_IDENTIFY_MESSAGE",
+    "EMPTY_IDENTIFY_MESSAGE",
     "GROUP_IDENTIFY_OPERATIONS",
+    "MAX_NESTING_DEPTH",
     "MAX_PROPERTY_KEYS",
     "REVENUE_EVENT_TYPE",
     "UNSET_VALUE",
@@ -26,6 +28,7 @@ __all__ = [
     "SpecialEventType",
     "generate_base36_id",
     "legacy_identify_event",
+    "log_empty_identify",
 ]
 
 logger = logging.getLogger("amplitude_legacy")
@@ -58,6 +61,7 @@ MAX_PROPERTY_KEYS: Final = 1000
 # TS SpecialEventType.REVENUE, Python AMP_REVENUE_EVENT.
 REVENUE_EVENT_TYPE: Final = "revenue_amount"
 _BASE36_DIGITS: Final = "0123456789abcdefghijklmnopqrstuvwxyz"
+_INFINITY: Final = float("inf")
 _DEVICE_ID_LENGTH: Final = 25
 
 _Op = IdentifyOperation
@@ -85,48 +89,77 @@ def generate_base36_id(length: int = _DEVICE_ID_LENGTH) -> str:
     Returns:
         The random id, for example ``"4sy2ofz6k8jnq1e3e2eifa90l"``.
     """
+    import secrets  # imported on first use: it pulls in hashlib and random
+
     return "".join(secrets.choice(_BASE36_DIGITS) for _ in range(length))
 
 
 def _is_number(value: Any) -> bool:
-    # bool is an int subclass in Python but not a number in JS (typeof true === 'boolean').
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _is_valid_properties(name: Any, value: Any) -> bool:
-    """Port of ``isValidProperties`` (``packages/utils/src/validateProperties.ts``)."""
-    if not isinstance(name, str):
-        logger.warning("Property name %r is not a string. Skipping operation.", name)
+    # bool is an int subclass in Python but not a number in JS (typeof true === 'boolean');
+    # NaN and the infinities have no JSON form.
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         return False
+    return not isinstance(value, float) or _is_finite(value)
+
+
+def _is_finite(value: float) -> bool:
+    return -_INFINITY < value < _INFINITY  # NaN fails every comparison
+
+
+def _describe(value: Any) -> str:
+    """``repr`` of a scalar, the type name of anything else (a deep value's repr would recurse)."""
+    if value is None or isinstance(value, (str, int, float)):
+        text = repr(value)
+        return text if len(text) <= 60 else text[:57] + "..."
+    return f"a {type(value).__name__}"
+
+
+#: The API's limit on nesting in a property object (the object itself is the first level).
+MAX_NESTING_DEPTH: Final = 40
+# An identify value sits two levels down ({"$set": {"name": value}}), so it may open 38 more.
+_VALUE_ROOM: Final = MAX_NESTING_DEPTH - 2
+
+
+def _value_problem(value: Any, room: int, legacy: bool, path: tuple[int, ...] = ()) -> str | None:
+    """Why ``value`` cannot be sent as a property value, or ``None`` when it can.
+
+    ``room`` is how many levels of containers ``value`` may still open (the API's 40 minus the
+    levels above it), so the recursion is never deeper than the API's limit: a 5000-deep or
+    self-referencing value is refused, never a ``RecursionError``. ``legacy`` adds the legacy
+    ``isValidProperties`` rules (no ``None``, no nested arrays, at most 1000 keys per object);
+    without it only what JSON and the API cannot take is refused (``remove``'s values).
+    """
     if value is None:
-        # The JS SDK throws TypeError here (Object.keys(null)); a logged skip is kinder.
-        logger.warning("Property %r has a None value. Skipping operation.", name)
-        return False
-    if isinstance(value, (list, tuple)):
-        for element in value:
-            if isinstance(element, (list, tuple)):
-                logger.warning("Property %r holds a nested array. Skipping operation.", name)
-                return False
-            if isinstance(element, dict):
-                if not _is_valid_object(element):
-                    return False
-            elif not isinstance(element, (str, int, float)):
-                logger.warning("Property %r holds an invalid array element %r.", name, element)
-                return False
-        return True
-    if isinstance(value, dict):
-        return _is_valid_object(value)
-    if not isinstance(value, (str, int, float)):  # bool is an int: accepted, as in JS
-        logger.warning("Property %r has an invalid value type %s.", name, type(value).__name__)
-        return False
-    return True
-
-
-def _is_valid_object(obj: dict[Any, Any]) -> bool:
-    if len(obj) > MAX_PROPERTY_KEYS:
-        logger.warning("Too many properties (more than %d). Skipping operation.", MAX_PROPERTY_KEYS)
-        return False
-    return all(_is_valid_properties(key, value) for key, value in obj.items())
+        return "has a None value" if legacy else None
+    if isinstance(value, (str, int)):  # bool is an int: accepted, as in JS
+        return None
+    if isinstance(value, float):
+        return None if _is_finite(value) else f"holds the non-finite number {value!r}"
+    is_dict = isinstance(value, dict)
+    if not is_dict and not isinstance(value, (list, tuple)):
+        return f"holds a value of type {type(value).__name__}, which JSON cannot encode"
+    if id(value) in path:
+        return "holds a container that contains itself"
+    if room < 1:
+        return f"nests deeper than the API's {MAX_NESTING_DEPTH} levels"
+    path = (*path, id(value))
+    if is_dict:
+        if legacy and len(value) > MAX_PROPERTY_KEYS:
+            return f"holds an object with too many properties (more than {MAX_PROPERTY_KEYS})"
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return f"holds the key {_describe(key)}, which is not a string"
+            problem = _value_problem(item, room - 1, legacy, path)
+            if problem is not None:
+                return problem
+        return None
+    for item in value:
+        if legacy and isinstance(item, (list, tuple)):
+            return "holds a nested array"
+        problem = _value_problem(item, room - 1, legacy, path)
+        if problem is not None:
+            return problem
+    return None
 
 
 def _add_ids(event: dict[str, Any], user_id: str | None, device_id: str | None) -> None:
@@ -149,7 +182,12 @@ class Identify:
     * values (except for :meth:`remove` and :meth:`unset`) must be ``str``/number/``bool``, a list
       of those or of dicts (no nested lists), or a dict of at most ``MAX_PROPERTY_KEYS`` keys
       checked recursively. ``None`` is refused with a warning; the legacy SDK raised
-      ``TypeError`` out of ``set()`` instead, which this port deliberately does not copy.
+      ``TypeError`` out of ``set()`` instead, which this port deliberately does not copy;
+    * every value, :meth:`remove`'s included, must be something the API can take: JSON (string
+      keys, finite numbers), not self-referencing, and no deeper than the API's
+      ``MAX_NESTING_DEPTH`` levels counted from ``user_properties`` (so 38 levels for the value
+      itself). A value that breaks this is ignored with a warning naming the property, never
+      a ``RecursionError``.
 
     Every method returns ``self`` and has its legacy camelCase alias (``setOnce``, ...).
 
@@ -171,19 +209,28 @@ class Identify:
             logger.warning("Identify already has $clearAll. Skipping %s.", op.value)
             return False
         if not isinstance(name, str):  # before the set lookup: an unhashable name would raise
-            logger.warning("Property name %r is not a string. Skipping %s.", name, op.value)
+            logger.warning(
+                "Property name %s is not a string. Skipping %s.", _describe(name), op.value
+            )
             return False
         if name in self._property_names:
             logger.warning("Property %r already used. Skipping %s.", name, op.value)
             return False
         if op is _Op.ADD:
             if not _is_number(value):
-                logger.warning("$add needs a number for %r, got %r. Skipping.", name, value)
+                logger.warning(
+                    "$add needs a number for %r (finite, not a bool), got %s. Skipping.",
+                    name,
+                    _describe(value),
+                )
                 return False
             return True
-        if op in (_Op.UNSET, _Op.REMOVE):
-            return True  # legacy: these values are not validated
-        return _is_valid_properties(name, value)
+        # Legacy: remove's values get no type rules, but must still be sendable.
+        problem = _value_problem(value, _VALUE_ROOM, legacy=op is not _Op.REMOVE)
+        if problem is not None:
+            logger.warning("Property %r %s. Skipping %s.", name, problem, op.value)
+            return False
+        return True
 
     def _safe_set(self, op: IdentifyOperation, name: str, value: Any) -> bool:
         if not self._validate(op, name, value):
@@ -411,21 +458,27 @@ class Identify:
 class Revenue:
     """Builder for a ``revenue_amount`` event, following the newer SDKs.
 
-    The legacy SDK has no revenue helper. Like ``@amplitude/analytics-node`` setters and the
-    Python SDK's typed event fields, a setter given a wrong type (or a quantity that is not a
-    positive ``int``) logs a warning and leaves the field unchanged; nothing raises. Unlike the
-    Python SDK, an ``int`` price or revenue is accepted and stored as ``float``.
+    The legacy SDK has no revenue helper. Validity is the Python SDK's (``amplitude-analytics``)
+    rule: a price is required, and the quantity (default 1) must be a positive ``int``. A setter
+    given a value it cannot take logs a warning and never raises: for :meth:`set_price` and
+    :meth:`set_quantity` the bad value makes the revenue invalid (it is not sent, and
+    :meth:`find_problem` names the field) until a valid one is set, so nothing the caller did not
+    give (such as the default quantity) is sent in its place; the other setters keep their
+    previous value, as the TS SDK's do. Unlike the Python SDK, an ``int`` price or revenue is
+    accepted and stored as ``float``.
 
     Examples:
         >>> rev = Revenue().set_product_id("sku-1").set_price(3.99).set_quantity(3)
         >>> rev.to_event(user_id="user-1")["event_properties"]
         {'$productId': 'sku-1', '$quantity': 3, '$price': 3.99}
+        >>> Revenue().set_price(3.99).set_quantity(0).find_problem()
+        ('quantity', 'quantity must be a positive int, got 0')
     """
 
     def __init__(self) -> None:
         """Create a builder with quantity 1 and nothing else set."""
         self._product_id: str | None = None
-        self._quantity = 1
+        self._quantity: int | None = 1
         self._price: float | None = None
         self._revenue_type: str | None = None
         self._currency: str | None = None
@@ -433,12 +486,20 @@ class Revenue:
         self._receipt: str | None = None
         self._receipt_sig: str | None = None
         self._properties: dict[str, Any] = {}
+        # Why price/quantity are unusable, by field, after a setter refused the caller's value.
+        self._refused: dict[str, str] = {}
 
     @staticmethod
     def _check(ok: bool, field: str, value: Any) -> bool:
         if not ok:
-            logger.warning("Invalid revenue %s %r. Ignoring.", field, value)
+            logger.warning("Invalid revenue %s %s. Ignoring.", field, _describe(value))
         return ok
+
+    def _refuse(self, field: str, message: str) -> None:
+        logger.warning(
+            "Invalid revenue %s: %s. The revenue is invalid until it is set.", field, message
+        )
+        self._refused[field] = message
 
     def set_product_id(self, product_id: str) -> Revenue:
         """Set ``$productId``.
@@ -457,27 +518,36 @@ class Revenue:
         """Set ``$quantity`` (default 1).
 
         Args:
-            quantity: A positive ``int``; anything else is ignored, as in the TS SDK.
+            quantity: A positive ``int``. Anything else (``0``, ``-2``, ``1.5``, ``True``) makes
+                the revenue invalid until a valid quantity is set.
 
         Returns:
             This builder.
         """
-        ok = isinstance(quantity, int) and not isinstance(quantity, bool) and quantity > 0
-        if self._check(ok, "quantity", quantity):
+        if isinstance(quantity, int) and not isinstance(quantity, bool) and quantity > 0:
             self._quantity = quantity
+            self._refused.pop("quantity", None)
+        else:
+            self._quantity = None
+            self._refuse("quantity", f"quantity must be a positive int, got {_describe(quantity)}")
         return self
 
     def set_price(self, price: float) -> Revenue:
         """Set ``$price`` (may be negative); revenue = price x quantity when no revenue is set.
 
         Args:
-            price: An ``int`` or ``float``.
+            price: A finite ``int`` or ``float``. Anything else makes the revenue invalid until
+                a valid price is set.
 
         Returns:
             This builder.
         """
-        if self._check(_is_number(price), "price", price):
+        if _is_number(price):
             self._price = float(price)
+            self._refused.pop("price", None)
+        else:
+            self._price = None
+            self._refuse("price", f"price must be a finite number, got {_describe(price)}")
         return self
 
     def set_revenue_type(self, revenue_type: str) -> Revenue:
@@ -538,26 +608,55 @@ class Revenue:
         """Set extra event properties sent alongside the ``$`` revenue keys.
 
         Args:
-            properties: A dict validated like identify values; an invalid dict is ignored.
+            properties: A dict validated like identify values, at most as deep as the API's 40
+                levels (``event_properties`` itself is the first). An invalid dict is ignored
+                with a warning naming the property.
 
         Returns:
             This builder.
         """
-        ok = isinstance(properties, dict) and _is_valid_object(properties)
-        if self._check(ok, "event properties", properties):
-            self._properties = copy.deepcopy(properties)
+        if not isinstance(properties, dict) or len(properties) > MAX_PROPERTY_KEYS:
+            self._check(False, "event properties", properties)
+            return self
+        path = (id(properties),)  # event_properties is the first of the API's levels
+        for name, value in properties.items():
+            problem = (
+                "is not a string"
+                if not isinstance(name, str)
+                else _value_problem(value, MAX_NESTING_DEPTH - 1, True, path)
+            )
+            if problem is not None:
+                logger.warning(
+                    "Invalid revenue event property %s %s. Ignoring them.", _describe(name), problem
+                )
+                return self
+        self._properties = copy.deepcopy(properties)
         return self
 
-    def is_valid(self) -> bool:
-        """Return whether a price is set.
+    def find_problem(self) -> tuple[str, str] | None:
+        """Why this revenue would not be sent, as ``(field, message)``, or ``None`` when valid.
 
-        The SDK docs mark price as required and the Python SDK refuses a revenue without one.
-        The server would also accept ``$revenue`` alone, but the SDKs never send that.
+        The rule is the Python SDK's: a price is required, and the quantity must be a positive
+        ``int`` (see :meth:`set_price` and :meth:`set_quantity`).
 
         Returns:
-            ``True`` when :meth:`set_price` succeeded (quantity is always a positive ``int``).
+            For example ``("quantity", "quantity must be a positive int, got 0")``, or
+            ``("price", "price is required (set_price)")``.
         """
-        return self._price is not None
+        for field in ("price", "quantity"):
+            if field in self._refused:
+                return field, self._refused[field]
+        if self._price is None:
+            return "price", "price is required (set_price)"
+        return None
+
+    def is_valid(self) -> bool:
+        """Return whether the revenue can be sent: :meth:`find_problem` found nothing.
+
+        Returns:
+            ``True`` when a price is set and neither price nor quantity was refused.
+        """
+        return self.find_problem() is None
 
     def to_event_properties(self) -> dict[str, Any]:
         """Return a fresh ``event_properties`` dict with only the fields that are set.
@@ -582,7 +681,8 @@ class Revenue:
         return props
 
     def to_event(self, user_id: str | None = None, device_id: str | None = None) -> dict[str, Any]:
-        """Build a ``revenue_amount`` event; warns (but still builds) when :meth:`is_valid` fails.
+        """Build a ``revenue_amount`` event; warns (but still builds) when :meth:`find_problem`
+        finds one (``NodeClient.revenue`` sends nothing then).
 
         Args:
             user_id: Added only when a non-empty string.
@@ -591,8 +691,9 @@ class Revenue:
         Returns:
             ``{"event_type": "revenue_amount", "event_properties": ...}`` plus the ids.
         """
-        if not self.is_valid():
-            logger.warning("Invalid revenue: no price is set.")
+        problem = self.find_problem()
+        if problem is not None:
+            logger.warning("Invalid revenue: %s.", problem[1])
         event: dict[str, Any] = {
             "event_type": REVENUE_EVENT_TYPE,
             "event_properties": self.to_event_properties(),
@@ -613,13 +714,36 @@ class Revenue:
     setEventProperties = set_event_properties
 
 
+#: What the official SDK logs (at ERROR) for an identify or group identify with no operation.
+EMPTY_IDENTIFY_MESSAGE: Final = "Empty identify properties"
+EMPTY_GROUP_IDENTIFY_MESSAGE: Final = "Empty group identify properties"
+
+
+def log_empty_identify(kind: str) -> str:
+    """Log (at ERROR, as the official SDK does) that an identify with no operation is skipped.
+
+    Args:
+        kind: ``"user"`` or ``"group"``.
+
+    Returns:
+        The official SDK's message (``EMPTY_IDENTIFY_MESSAGE`` or
+        ``EMPTY_GROUP_IDENTIFY_MESSAGE``), for the caller's ``Result``.
+    """
+    message = EMPTY_IDENTIFY_MESSAGE if kind == "user" else EMPTY_GROUP_IDENTIFY_MESSAGE
+    logger.error("amplitude_legacy: %s. Skipping operation.", message)
+    return message
+
+
 def legacy_identify_event(
     kind: str, identify: object, first: Any, second: Any
 ) -> dict[str, Any] | None:
     """The event a legacy ``identify``/``groupIdentify`` call logs, or ``None`` to skip it.
 
-    The legacy SDK skips (with a warning) anything that is not an ``Identify``; both clients
-    (``NodeClient`` and the ``LegacyClient`` shim) share this rule.
+    The legacy SDK skips (with a warning) anything that is not an ``Identify``. An event that
+    would carry no operation (an empty builder, or a group identify whose operations are all
+    outside the legacy group set) is skipped too, with the official SDK's error log, where the
+    legacy SDK sent it empty. Both clients (``NodeClient`` and the ``LegacyClient`` shim) share
+    this rule.
 
     Args:
         kind: ``"user"`` (``first``/``second`` are the user and device ids) or ``"group"``
@@ -629,12 +753,20 @@ def legacy_identify_event(
         second: the device id, or the group name.
 
     Returns:
-        The event dict, or ``None`` when ``identify`` is not an ``Identify``.
+        The event dict, or ``None`` when ``identify`` is not an ``Identify`` or has no
+        operation for this kind of event.
     """
     if not isinstance(identify, Identify):
         logger.warning("amplitude_legacy: Invalid Identify object. Skipping operation.")
         return None
     if kind == "user":
-        return identify.identify_user(first, second)
-    name = second if isinstance(second, str) else list(second)
-    return identify.identify_group(first, name)
+        event = identify.identify_user(first, second)
+        operations = event["user_properties"]
+    else:
+        name = second if isinstance(second, str) else list(second)
+        event = identify.identify_group(first, name)
+        operations = event["group_properties"]
+    if not operations:
+        log_empty_identify(kind)
+        return None
+    return event

@@ -7,37 +7,21 @@ once, at ``init``: a bad option raises ``OptionsError`` (a ``ValueError``) namin
 
 from __future__ import annotations
 
-import difflib
+import functools
 import logging
 import warnings
 from dataclasses import dataclass, fields, replace
 from typing import Any, Callable, Mapping, Optional, Sequence, Tuple
 from urllib.parse import urlsplit
 
-from dataclasses_json import LetterCase, dataclass_json
-
+from amplitude_legacy._delivery import check_transport, retry_strategy
 from amplitude_legacy._errors import OptionsError
+from amplitude_legacy._retry import DEFAULT_RETRY_TIMEOUTS
 from amplitude_legacy._signals import parse_signals
 
 __all__ = ["DEFAULT_RETRY_TIMEOUTS", "LogLevel", "Options", "resolve_options"]
 
 log = logging.getLogger("amplitude_legacy")
-
-DEFAULT_RETRY_TIMEOUTS: Tuple[int, ...] = (
-    100,
-    100,
-    200,
-    200,
-    400,
-    400,
-    800,
-    800,
-    1600,
-    1600,
-    3200,
-    3200,
-)
-"""Legacy default: one retry per entry, the wait (ms) before that retry. Sum 12.6 s."""
 
 US_HTTP_API_URL = "https://api2.amplitude.com/2/httpapi"
 US_BATCH_URL = "https://api2.amplitude.com/batch"
@@ -61,7 +45,6 @@ class LogLevel:
     VERBOSE = 3
 
 
-@dataclass_json(letter_case=LetterCase.CAMEL)  # type: ignore[call-overload, unused-ignore]
 @dataclass(frozen=True, repr=False)
 class Options:
     """Everything ``init`` accepts, with the legacy defaults.
@@ -117,6 +100,9 @@ class Options:
             call-site time: the event is encoded and written on the caller's thread).
         spool_max_events: ``spoolMaxEvents`` (1,000,000); past it the oldest spooled events
             are dropped and counted as ``spool_full``.
+        max_concurrent_requests: ``maxConcurrentRequests`` (4, from 1 to 64); requests on
+            the wire at once (the connection pool keeps as many connections). 1 sends one
+            request at a time. ``OfflineRetryHandler`` always sends one at a time.
         disabled: ``disabled``; a development switch: middleware and validation still run,
             nothing is queued or sent, and every event resolves ``skipped`` with reason
             ``disabled`` (counted in ``stats().dropped``).
@@ -158,6 +144,7 @@ class Options:
     spool_path: Optional[str] = None
     spool_mode: str = "on_failure"
     spool_max_events: int = 1_000_000
+    max_concurrent_requests: int = 4
     disabled: bool = False
     dry_run: bool = False
     flush_on_signals: Tuple[Any, ...] = ()
@@ -180,17 +167,83 @@ class Options:
         return f"Options({', '.join(shown)})"
 
     def to_legacy_dict(self) -> dict[str, Any]:
-        """The options under their legacy camelCase names (objects are not copied)."""
-        return {_FIELD_TO_CAMEL[f.name]: getattr(self, f.name) for f in fields(self)}
+        """The options under their legacy camelCase names (objects are not copied).
+
+        A password in ``proxy`` is masked (``http://user:***@host:3128``), as in ``repr``: these
+        dicts end up in logs. Read ``options.proxy`` for the real value.
+        """
+        out = {_FIELD_TO_CAMEL[f.name]: getattr(self, f.name) for f in fields(self)}
+        out["proxy"] = self.proxy and _mask_password(self.proxy)
+        return out
+
+    # dataclasses-json's camelCase mapping, loaded on first use (it costs ~75 ms to import, and
+    # most programs never call these).
+
+    @classmethod
+    def from_dict(cls, kvs: Mapping[str, Any], *, infer_missing: bool = False) -> Options:
+        """Build ``Options`` from a camelCase dict (dataclasses-json), without validation.
+
+        ``init`` and ``resolve_options`` accept the same dict and also validate it.
+        """
+        mixin: Any = _json_api()
+        return mixin.from_dict.__func__(cls, kvs, infer_missing=infer_missing)  # type: ignore[no-any-return]
+
+    def to_dict(self, encode_json: bool = False) -> dict[str, Any]:
+        """The options as a camelCase dict (dataclasses-json); a proxy password is masked."""
+        data: dict[str, Any] = _json_api().to_dict(self, encode_json=encode_json)
+        if data.get("proxy"):
+            data["proxy"] = _mask_password(data["proxy"])
+        return data
+
+    @classmethod
+    def from_json(cls, text: str | bytes, *, infer_missing: bool = False) -> Options:
+        """``from_dict`` of a JSON document."""
+        mixin: Any = _json_api()
+        return mixin.from_json.__func__(cls, text, infer_missing=infer_missing)  # type: ignore[no-any-return]
+
+    def to_json(self, **kwargs: Any) -> str:
+        """``to_dict`` as a JSON document (``json.dumps`` keywords accepted)."""
+        return str(_json_api().to_json(self, **kwargs))
+
+    @classmethod
+    def schema(cls, **kwargs: Any) -> Any:
+        """The dataclasses-json (marshmallow) schema of ``Options``."""
+        mixin: Any = _json_api()
+        return mixin.schema.__func__(cls, **kwargs)
 
 
-# dataclasses-json's own camelCase rule, so the names match ``Options.from_dict``/``to_dict``.
-_FIELD_TO_CAMEL: dict[str, str] = {
-    f.name: LetterCase.CAMEL(f.name)  # type: ignore[no-untyped-call, operator, unused-ignore]
-    for f in fields(Options)
-}
+def _json_api() -> Any:
+    """dataclasses-json's mixin, with ``Options`` configured for camelCase (first call only)."""
+    from dataclasses_json import DataClassJsonMixin, LetterCase, config
+
+    if "dataclass_json_config" not in Options.__dict__:
+        camel = config(letter_case=LetterCase.CAMEL)["dataclasses_json"]
+        type.__setattr__(Options, "dataclass_json_config", camel)
+        DataClassJsonMixin.register(Options)
+    return DataClassJsonMixin
+
+
+def camel_case(name: str) -> str:
+    """``max_cached_events`` -> ``maxCachedEvents`` (dataclasses-json's rule, checked by a test)."""
+    head, *rest = name.split("_")
+    return head + "".join(word[:1].upper() + word[1:] for word in rest)
+
+
+# The camelCase names, as ``Options.from_dict``/``to_dict`` spell them.
+_FIELD_TO_CAMEL: dict[str, str] = {f.name: camel_case(f.name) for f in fields(Options)}
 _CAMEL_TO_FIELD = {camel: name for name, camel in _FIELD_TO_CAMEL.items()}
 _ANY_NAME_TO_FIELD = {**_CAMEL_TO_FIELD, **{name: name for name in _FIELD_TO_CAMEL}}
+_generated_init = Options.__init__
+
+
+@functools.wraps(_generated_init)
+def _init_any_spelling(self: Options, *args: Any, **kwargs: Any) -> None:
+    # Options(maxCachedEvents=...) works like Options(max_cached_events=...); an unknown name
+    # is an OptionsError with a suggestion, not a bare TypeError from the dataclass.
+    _generated_init(self, *args, **_normalize_names(kwargs))
+
+
+Options.__init__ = _init_any_spelling  # type: ignore[method-assign]
 
 
 def _mask_password(url: str) -> str:
@@ -207,6 +260,29 @@ def _is_int(value: object) -> bool:
 
 def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+#: Bounds on time options: beyond a day, a value is a mistake (a unit confusion, a sentinel),
+#: and the waits it would cause overflow the platform's timers.
+DAY_SECONDS = 86_400
+DAY_MS = DAY_SECONDS * 1000
+#: Bound on retries: each is a request; a million of them is a hung client, not a schedule.
+MAX_RETRIES = 1000
+
+
+def _in_range(value: object, low: float, high: float) -> bool:
+    """A real number (not a bool, not NaN) within ``[low, high]``."""
+    return _is_number(value) and low <= value <= high  # type: ignore[operator]
+
+
+def _json_problem(name: str, value: Mapping[str, Any]) -> None:
+    """``plan`` / ``ingestion_metadata`` are merged into every event: they must encode."""
+    import json
+
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as exc:
+        _check(name, False, f"must be JSON-serializable ({exc})")
 
 
 def _check(name: str, ok: bool, message: str) -> None:
@@ -245,55 +321,59 @@ def _validate(opts: Options) -> None:
     _check(
         "spool_path", opts.spool_path is None or isinstance(opts.spool_path, str), "must be a path"
     )
+    _check(
+        "max_concurrent_requests",
+        _is_int(opts.max_concurrent_requests) and 1 <= opts.max_concurrent_requests <= 64,
+        f"must be an int from 1 to 64, got {opts.max_concurrent_requests!r}",
+    )
     for name in ("max_cached_events", "max_queue_size", "spool_max_events"):
         value = getattr(opts, name)
         _check(name, _is_int(value) and value >= 1, f"must be a positive int, got {value!r}")
     _check(
         "retry_timeouts",
         isinstance(opts.retry_timeouts, tuple)
-        and all(_is_number(t) and t >= 0 for t in opts.retry_timeouts),
-        "must be a list of non-negative numbers (milliseconds)",
+        and len(opts.retry_timeouts) <= MAX_RETRIES
+        and all(_in_range(t, 0, DAY_MS) for t in opts.retry_timeouts),
+        f"must be a list of at most {MAX_RETRIES} waits, each from 0 to {DAY_MS:,} "
+        "milliseconds (a day)",
     )
     _check(
         "max_retries",
-        opts.max_retries is None or (_is_int(opts.max_retries) and opts.max_retries >= 0),
-        "must be a non-negative int",
+        opts.max_retries is None
+        or (_is_int(opts.max_retries) and 0 <= opts.max_retries <= MAX_RETRIES),
+        f"must be an int from 0 to {MAX_RETRIES}",
     )
     for name in ("upload_interval_in_sec", "exit_flush_timeout"):
         value = getattr(opts, name)
         _check(
-            name, _is_number(value) and value >= 0, f"must be a non-negative number, got {value!r}"
+            name,
+            _in_range(value, 0, DAY_SECONDS),
+            f"must be a number of seconds from 0 to {DAY_SECONDS:,} (a day), got {value!r}",
         )
     _check(
         "min_id_length",
-        opts.min_id_length is None or (_is_int(opts.min_id_length) and opts.min_id_length >= 0),
-        "must be a non-negative int or None",
+        opts.min_id_length is None
+        or (_is_int(opts.min_id_length) and 0 <= opts.min_id_length <= 1024),
+        "must be an int from 0 to 1024, or None",
     )
     _check(
         "request_timeout_millis",
-        _is_number(opts.request_timeout_millis),
-        "must be a number of milliseconds (0 or less: no timeout)",
+        _in_range(opts.request_timeout_millis, float("-inf"), DAY_MS),
+        f"must be a number of milliseconds up to {DAY_MS:,} (a day); 0 or less: no timeout",
     )
     _check_callable_or_none("on_retry", opts.on_retry)
     _check_callable_or_none("on_drop", opts.on_drop)
     for name in ("plan", "ingestion_metadata"):
         value = getattr(opts, name)
         _check(name, value is None or isinstance(value, Mapping), "must be a dict or None")
-    _check("server_zone", opts.server_zone in ("US", "EU"), "must be 'US' or 'EU'")
+        if value:
+            _json_problem(name, value)
+    _check("server_zone", opts.server_zone in ("US", "EU"), "must be 'US' or 'EU' (any case)")
     if opts.proxy is not None:
         _check_url("proxy", opts.proxy, secret=True)
     for name in ("ca_certs", "cert_file", "key_file"):
         value = getattr(opts, name)
         _check(name, value is None or isinstance(value, str), "must be a file path or None")
-    retry = opts.retry_class
-    _check(
-        "retry_class",
-        retry is None
-        or isinstance(getattr(retry, "mode", None), str)
-        or hasattr(retry, "send_events_with_retry")
-        or hasattr(retry, "sendEventsWithRetry"),
-        "must have a send_events_with_retry(events) method",
-    )
     _check(
         "flush_on_signals",
         isinstance(opts.flush_on_signals, tuple),
@@ -303,15 +383,9 @@ def _validate(opts: Options) -> None:
         parse_signals(opts.flush_on_signals)
     except (TypeError, ValueError) as exc:
         _check("flush_on_signals", False, f"must be a list of signal names or numbers: {exc}")
-    transport = opts.transport_class
-    _check(
-        "transport_class",
-        transport is None
-        or hasattr(transport, "send")
-        or hasattr(transport, "send_payload")
-        or hasattr(transport, "sendPayload"),
-        "must have send(...) (a Transport) or send_payload(payload) (a legacy transport)",
-    )
+    # The same functions the engine builds its strategy and transport with.
+    retry_strategy(opts.retry_class, opts.retry_timeouts)
+    check_transport(opts.transport_class)
 
 
 def _normalize_names(raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -320,6 +394,8 @@ def _normalize_names(raw: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in raw.items():
         name = _ANY_NAME_TO_FIELD.get(key) if isinstance(key, str) else None
         if name is None:
+            import difflib
+
             close = difflib.get_close_matches(str(key), list(_ANY_NAME_TO_FIELD), n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise OptionsError(str(key), f"unknown option{hint}")
@@ -366,6 +442,9 @@ def resolve_options(options: Options | Mapping[str, Any] | None = None, **kwargs
     )
     explicit_url = bool(values.get("server_url") or inherited)
     opts = replace(base, **values)
+    zone = opts.server_zone
+    if isinstance(zone, str) and zone.upper() in ("US", "EU") and zone != zone.upper():
+        opts = replace(opts, server_zone=zone.upper())  # "eu" means EU
     if not explicit_url:
         opts = replace(opts, server_url=_default_url(opts.server_zone, opts.use_batch))
     _validate(opts)
@@ -373,12 +452,15 @@ def resolve_options(options: Options | Mapping[str, Any] | None = None, **kwargs
         # The legacy RetryHandler warns and replaces retryTimeouts with 100 * 2**i ms.
         warnings.warn(MAX_RETRIES_DEPRECATION, DeprecationWarning, stacklevel=3)
         log.warning(MAX_RETRIES_DEPRECATION)
-        timeouts = tuple(_DEPRECATED_BASE_RETRY_MS * 2**i for i in range(opts.max_retries))
-        opts = replace(opts, retry_timeouts=timeouts, max_retries=None)
+        timeouts, wait = [], _DEPRECATED_BASE_RETRY_MS
+        for _ in range(opts.max_retries):  # doubling, capped at a day (no huge integers)
+            timeouts.append(wait)
+            wait = min(wait * 2, DAY_MS)
+        opts = replace(opts, retry_timeouts=tuple(timeouts), max_retries=None)
     return opts
 
 
 def _default_url(zone: str, use_batch: bool) -> str:
-    if zone == "EU":
+    if str(zone).upper() == "EU":
         return EU_BATCH_URL if use_batch else EU_HTTP_API_URL
     return US_BATCH_URL if use_batch else US_HTTP_API_URL

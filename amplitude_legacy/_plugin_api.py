@@ -27,9 +27,9 @@ from amplitude_legacy._identify import (
     SpecialEventType,
 )
 from amplitude_legacy._response import Response, Status
-from amplitude_legacy.plugins._adapters import PluginMiddleware
-from amplitude_legacy.plugins._types import PluginType, Result, ResultFuture
 
+# The plugin bridge (``amplitude_legacy.plugins``) is imported when the plugin API is first used,
+# not by ``import amplitude_legacy``: most legacy code never touches it.
 if TYPE_CHECKING:
     import threading
     from concurrent.futures import Future
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from amplitude_legacy._future import EventFuture
     from amplitude_legacy._middleware import Middleware
     from amplitude_legacy._options import Options
+    from amplitude_legacy.plugins._types import PluginType, ResultFuture
 
 __all__ = [
     "EMPTY_EVENT_TYPE_MESSAGE",
@@ -44,7 +45,6 @@ __all__ = [
     "SUCCESS_MESSAGE",
     "EventOptionsLike",
     "PluginApiMixin",
-    "ResultFuture",
 ]
 
 log = logging.getLogger("amplitude_legacy")
@@ -87,9 +87,19 @@ def _message(response: Response) -> str:
 
 
 def _done(event: Event, code: int, message: str, response: Response | None = None) -> ResultFuture:
+    from amplitude_legacy.plugins._types import Result, ResultFuture
+
     future = ResultFuture()
     future.set_result(Result(event, code, message, response))
     return future
+
+
+def _skipped_empty(event: Dict[str, Any], kind: str) -> ResultFuture:
+    """The ``Result`` of an identify with no operation: logged and not sent (official SDK)."""
+    from amplitude_legacy._identify import log_empty_identify
+
+    message = log_empty_identify(kind)
+    return _done(Event(event), 0, message, Response(Status.SKIPPED, 0, None, None, message))
 
 
 class _Destination:
@@ -106,6 +116,8 @@ class _Destination:
 
 
 def _plugin_type(plugin: Any) -> PluginType:
+    from amplitude_legacy.plugins._types import PluginType
+
     raw = getattr(plugin, "type", None)
     if raw is None:
         return PluginType.ENRICHMENT  # the plugin API's default
@@ -174,6 +186,9 @@ class PluginApiMixin:
             >>> client.add(MiddlewarePlugin(add_env)).add(Mirror())  # doctest: +ELLIPSIS
             <...>
         """
+        from amplitude_legacy.plugins._adapters import PluginMiddleware
+        from amplitude_legacy.plugins._types import PluginType
+
         name = getattr(plugin, "name", None)
         if not isinstance(name, str) or not name:
             raise TypeError(f"a plugin needs a non-empty str name, got {name!r}")
@@ -218,6 +233,8 @@ class PluginApiMixin:
             >>> client.add(Mirror()).remove("mirror")  # doctest: +ELLIPSIS
             <...>
         """
+        from amplitude_legacy.plugins._adapters import PluginMiddleware
+
         with self._lock:
             plugin = self._plugins.get(name)
             if plugin is None:
@@ -244,6 +261,8 @@ class PluginApiMixin:
 
     def _submit(self, event: Dict[str, Any]) -> ResultFuture:
         """Log ``event`` through ``logEvent`` and chain its ``Response`` into a ``Result``."""
+        from amplitude_legacy.plugins._types import Result, ResultFuture
+
         extra = event.pop("extra", None)
         built = Event(event)
         if extra is not None and not isinstance(extra, dict):
@@ -312,7 +331,9 @@ class PluginApiMixin:
     ) -> ResultFuture:
         """``identify(Identify, event_options)``: an ``$identify`` with the builder's operations.
 
-        ``NodeClient.identify`` dispatches here when its first argument is an ``Identify``.
+        ``NodeClient.identify`` dispatches here when its first argument is an ``Identify``. One
+        with no operation is not sent (``Result`` code 0, message ``"Empty identify
+        properties"``, logged at ERROR), as in the official SDK.
 
         Args:
             identify: the operations (``set``, ``add``, ``set_group``, ...).
@@ -327,6 +348,8 @@ class PluginApiMixin:
         event = _options_dict(event_options)
         event["event_type"] = SpecialEventType.IDENTIFY.value
         event["user_properties"] = identify.properties
+        if not event["user_properties"]:
+            return _skipped_empty(event, "user")
         groups = identify.groups
         if groups:
             event["groups"] = {**(event.get("groups") or {}), **groups}
@@ -341,7 +364,10 @@ class PluginApiMixin:
     ) -> ResultFuture:
         """``groupIdentify(type, name, Identify, event_options)``: set a group's properties.
 
-        ``NodeClient.groupIdentify`` dispatches here when ``event_options`` is given. Without a
+        ``NodeClient.groupIdentify`` dispatches here when ``event_options`` is given. Every
+        operation is kept (``$remove``, ``$preInsert``, ``$postInsert``, ``$clearAll`` too), as
+        the official ``group_identify`` does; an ``Identify`` with none is not sent (``Result``
+        code 0, message ``"Empty group identify properties"``, logged at ERROR). Without a
         ``user_id``/``device_id`` in ``event_options`` a throw-away ``device_id`` is added, as
         the legacy SDK does (the API needs one id).
 
@@ -362,7 +388,10 @@ class PluginApiMixin:
         event = _options_dict(event_options)
         event["event_type"] = legacy["event_type"]
         event["groups"] = legacy["groups"]
-        event["group_properties"] = legacy["group_properties"]
+        # Every operation, as the official group_identify sends (the legacy set is smaller).
+        event["group_properties"] = identify.properties
+        if not event["group_properties"]:
+            return _skipped_empty(event, "group")
         if event.get("user_id") is None and event.get("device_id") is None:
             event["device_id"] = legacy["device_id"]
         return self._submit(event)
@@ -396,7 +425,10 @@ class PluginApiMixin:
         """Send a ``revenue_amount`` event whose ``event_properties`` are the ``Revenue``'s
         ``$price``, ``$quantity``, ``$productId``, ``$revenueType``, ``$receipt``, ... keys.
 
-        A ``Revenue`` without a price is not sent (``Result.code`` 0), as in the Python SDK.
+        An invalid ``Revenue`` (the Python SDK's rule: no price, or a quantity that is not a
+        positive ``int``; see ``Revenue.find_problem``) is not sent: the ``Result`` has code 0,
+        a message naming the field and a ``Response`` with status ``invalid``, and an error is
+        logged.
 
         Args:
             revenue: the ``Revenue`` builder.
@@ -416,9 +448,14 @@ class PluginApiMixin:
         event = _options_dict(event_options)
         event["event_type"] = REVENUE_EVENT_TYPE
         event["event_properties"] = revenue.to_event_properties()
-        if not revenue.is_valid():
-            log.warning("amplitude_legacy: Invalid revenue: no price is set. Skipping operation.")
-            return _done(Event(event), 0, "Invalid revenue: no price is set")
+        problem = revenue.find_problem()
+        if problem is not None:
+            from amplitude_legacy._retry import DropReason
+
+            message = f"Invalid revenue: {problem[1]}"
+            log.error("amplitude_legacy: %s. Skipping operation.", message)
+            response = Response(Status.INVALID, 0, None, DropReason.INVALID, message)
+            return _done(Event(event), 0, message, response)
         return self._submit(event)
 
     set_group = setGroup

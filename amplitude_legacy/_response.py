@@ -111,5 +111,37 @@ class Response:
         """True when the event reached Amplitude."""
         return self.status is Status.SUCCESS
 
+    def raise_for_status(self) -> Response:
+        """Return this response when the event was delivered; otherwise raise why not.
+
+        For code (and tests) that prefer exceptions to checking ``status``. The SDK itself
+        never raises these: a future always resolves with its ``Response``.
+
+        Returns:
+            This response (delivered).
+
+        Raises:
+            InvalidEventError: ``status`` is ``invalid`` (local validation or Amplitude's 400).
+            ClientClosedError: the event was logged after ``shutdown``.
+            DeliveryError: any other outcome that is not a delivery (dropped, skipped by
+                opt-out or middleware, spooled for later, unknown). ``.response`` is this one.
+
+        Examples:
+            >>> future = client.logEvent({"event_type": "e", "user_id": "user-1"})
+            >>> future.result(10).raise_for_status().status
+            <Status.SUCCESS: 'success'>
+        """
+        if self.status is Status.SUCCESS:
+            return self
+        from amplitude_legacy._errors import ClientClosedError, DeliveryError, InvalidEventError
+
+        detail = f" ({self.reason}{': ' + self.error if self.error else ''})" if self.reason else ""
+        message = f"event not delivered: {self.status.value}{detail}"
+        if self.status is Status.INVALID:
+            raise InvalidEventError("", message, self)
+        if self.reason == "client_closed":
+            raise ClientClosedError(message, self)
+        raise DeliveryError(message, self)
+
 
 SKIPPED_RESPONSE = Response(Status.SKIPPED, 0)

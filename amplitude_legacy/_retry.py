@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, FrozenSet, Mapping, Sequence, Tuple
 
-from amplitude_legacy._options import DEFAULT_RETRY_TIMEOUTS
 from amplitude_legacy._response import Status, status_for_code
 
 __all__ = [
+    "DEFAULT_RETRY_TIMEOUTS",
     "Action",
     "BaseRetryHandler",
     "Decision",
@@ -30,6 +30,22 @@ __all__ = [
     "classify",
     "classify_error",
 ]
+
+DEFAULT_RETRY_TIMEOUTS: Tuple[int, ...] = (
+    100,
+    100,
+    200,
+    200,
+    400,
+    400,
+    800,
+    800,
+    1600,
+    1600,
+    3200,
+    3200,
+)
+"""Legacy default: one retry per entry, the wait (ms) before that retry. Sum 12.6 s."""
 
 #: ``Retry-After`` is honoured as a floor on a hold, up to this many seconds.
 RETRY_AFTER_CAP = 60.0
@@ -51,6 +67,10 @@ class DropReason:
     CLIENT_CLOSED = "client_closed"  #: logged after ``shutdown``
     RETRY_CLASS_FAILED = "retry_class_failed"  #: a custom ``retryClass`` reported a failure
     SPOOL_FULL = "spool_full"  #: the spool was full (oldest spooled events evicted)
+    INTERNAL_ERROR = "internal_error"  #: an unexpected error in the worker (logged; a bug)
+    #: Not a drop: the request was on the wire when shutdown's time ran out (``Status.UNKNOWN``,
+    #: counted in ``stats().unknown``).
+    UNKNOWN_OUTCOME = "unknown_outcome"
     DISABLED = "disabled"  #: the ``disabled`` option was on (not a loss: nothing is sent)
     DRY_RUN = "dry_run"  #: the ``dryRun`` option was on: logged, not sent
     #: Not a loss: kept in the spool (``spoolPath``), sent later. Counted in ``stats().spooled``.
@@ -103,6 +123,25 @@ def _parse_body(raw: bytes | str | Mapping[str, Any] | None) -> Mapping[str, Any
     except (ValueError, UnicodeDecodeError):
         return None
     return parsed if isinstance(parsed, dict) else None
+
+
+def _describe(http_status: int, raw: Any) -> str:
+    """A one-line account of an answer that carries no JSON ``error`` (HTML, text, empty)."""
+    import re
+    from http import HTTPStatus
+
+    try:
+        phrase = HTTPStatus(http_status).phrase
+    except ValueError:
+        phrase = "unknown status"
+    if isinstance(raw, (bytes, bytearray)):
+        raw = bytes(raw[:2000]).decode("utf-8", "replace")
+    text = raw if isinstance(raw, str) else ""
+    title = re.search(r"<title[^>]*>(.*?)</title>", text, re.I | re.S)
+    snippet = title.group(1) if title else re.sub(r"<[^>]+>", " ", text)
+    snippet = " ".join(snippet.split())[:120]
+    kind = "an HTML page" if "<html" in text[:500].lower() else "not JSON" if text else "no body"
+    return f"HTTP {http_status} {phrase} ({kind}{': ' + snippet if snippet else ''})"
 
 
 def _indices(body: Mapping[str, Any], *keys: str) -> set[int]:
@@ -165,6 +204,8 @@ def classify(
         code = http_status
     status = status_for_code(code)
     error = str(parsed.get("error")) if parsed is not None and parsed.get("error") else None
+    if error is None and status is not Status.SUCCESS:
+        error = _describe(http_status, body)  # a proxy's HTML page, a WAF, an empty body
     common: dict[str, Any] = {"status": status, "status_code": code, "body": parsed, "error": error}
     size = len(batch)
 

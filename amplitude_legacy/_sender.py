@@ -1,79 +1,92 @@
-"""The I/O thread: puts one request on the wire at a time, while the worker encodes the next.
+"""The I/O threads: up to ``maxConcurrentRequests`` requests on the wire at once.
 
-The worker hands over an ``Exchange`` (a batch's body and timeout) and later reads its answer
-back; classifying and applying the answer stays on the worker, so the queue, retry and flush
-state keeps a single owner. At most one request is in flight per client, as in the legacy
-transport.
+The worker hands each batch to ``Sender.submit``; an idle I/O thread runs the job (build the
+body, POST it, classify the answer) and hands the answer back to the ledger, which wakes the
+worker to apply it. Threads start on demand, up to the limit, and stay for the client's life:
+a burst pays for a thread once, and a client that never overlaps requests has one.
 """
 
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, Mapping
+from collections import deque
+from typing import Callable, Deque, Generic, TypeVar
 
-from amplitude_legacy._transport import HttpResponse, Transport
+__all__ = ["Sender"]
 
-__all__ = ["Exchange", "Sender"]
-
-
-class Exchange:
-    """One request handed to the I/O thread, and what came back."""
-
-    __slots__ = ("answer", "batch", "body", "done", "error", "timeout")
-
-    def __init__(self, batch: Any, body: bytes, timeout: float | None) -> None:
-        self.batch = batch  # the worker's batch; opaque here
-        self.body = body
-        self.timeout = timeout
-        self.answer: HttpResponse | None = None
-        self.error: BaseException | None = None
-        self.done = threading.Event()
-
-    def send(self, transport: Transport, url: str, headers: Mapping[str, str]) -> None:
-        """Do the I/O; any exception is kept for the worker to classify."""
-        try:
-            self.answer = transport.send(url, self.body, headers, self.timeout)
-        except BaseException as exc:
-            self.error = exc
-        self.done.set()
+J = TypeVar("J")
 
 
-class Sender:
-    """A daemon thread that runs ``send(exchange)`` for each submitted exchange, in order.
+class Sender(Generic[J]):
+    """A small pool of daemon threads that each run ``run(job)`` for the next job.
 
     Args:
-        send: does the I/O for one exchange (must not raise).
-        on_done: called after each exchange, to wake the worker.
+        run: does one job; must not raise.
+        size: the most threads (requests at once).
     """
 
-    def __init__(self, send: Callable[[Exchange], None], on_done: Callable[[], None]) -> None:
-        self._send = send
-        self._on_done = on_done
+    def __init__(self, run: Callable[[J], None], size: int) -> None:
+        self._run = run
+        self._size = size
         self._cond = threading.Condition(threading.Lock())
-        self._job: Exchange | None = None
+        self._jobs: Deque[J] = deque()
+        self._threads = 0
+        self._idle = 0
         self._stopped = False
-        self._thread = threading.Thread(target=self._run, name="amplitude_legacy-io", daemon=True)
-        self._thread.start()
 
-    def submit(self, exchange: Exchange) -> None:
-        """Send ``exchange`` next (the previous one has completed)."""
+    def start(self) -> bool:
+        """Start the first thread now (Python 3.12+ refuses new threads at interpreter exit,
+        when the atexit flush may be the first send). ``False`` when no thread can start."""
         with self._cond:
-            self._job = exchange
+            self._threads += 1
+        return self._spawn()
+
+    def submit(self, job: J) -> bool:
+        """Queue ``job`` for the next idle thread (starting one if all are busy).
+
+        Returns:
+            ``False`` when there is no thread at all to run it: the caller runs it itself.
+        """
+        with self._cond:
+            self._jobs.append(job)
+            grow = self._idle < len(self._jobs) and self._threads < self._size
+            if grow:
+                self._threads += 1
             self._cond.notify()
+        if grow:
+            self._spawn()  # outside the lock: under gevent, Thread.start() switches greenlets
+        with self._cond:
+            if self._threads == 0 and job in self._jobs:
+                self._jobs.remove(job)
+                return False
+        return True
 
     def stop(self) -> None:
-        """End the thread once it is idle (at shutdown)."""
+        """End the threads once the queued jobs are done (at shutdown)."""
         with self._cond:
             self._stopped = True
-            self._cond.notify()
+            self._cond.notify_all()
 
-    def _run(self) -> None:
-        while True:
+    def _spawn(self) -> bool:
+        thread = threading.Thread(target=self._loop, name="amplitude_legacy-io", daemon=True)
+        try:
+            thread.start()
+        except RuntimeError:  # no new threads (interpreter exiting): fewer threads, or none
             with self._cond:
-                while self._job is None and not self._stopped:
-                    self._cond.wait()
-                if self._job is None:
+                self._threads -= 1
+            return False
+        return True
+
+    def _loop(self) -> None:
+        cond = self._cond
+        while True:
+            with cond:
+                self._idle += 1
+                while not self._jobs and not self._stopped:
+                    cond.wait()
+                self._idle -= 1
+                if not self._jobs:
+                    self._threads -= 1
                     return
-                job, self._job = self._job, None
-            self._send(job)
-            self._on_done()
+                job = self._jobs.popleft()
+            self._run(job)

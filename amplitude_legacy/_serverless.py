@@ -9,7 +9,6 @@ and costs microseconds when nothing is pending.
 from __future__ import annotations
 
 import functools
-import inspect
 import logging
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Callable, Type, TypeVar, cast
@@ -44,7 +43,7 @@ class flushing:  # lower case, like contextlib.closing: it reads as a verb
     Attributes:
         result: the ``FlushResult`` of the latest flush (``None`` before the first one).
 
-    Example (AWS Lambda; the client is created once per container, outside the handler)::
+    Example (AWS Lambda; the client is created once per container, outside the handler):
 
         import os
         import amplitude_legacy as Amplitude
@@ -56,7 +55,7 @@ class flushing:  # lower case, like contextlib.closing: it reads as a verb
             client.logEvent({"event_type": "Order Placed", "user_id": event["user_id"]})
             return {"statusCode": 200}
 
-    The same as a context manager::
+    The same as a context manager:
 
         def handler(event, context):
             with Amplitude.flushing(client):
@@ -120,6 +119,8 @@ class flushing:  # lower case, like contextlib.closing: it reads as a verb
 
     def __call__(self, handler: F) -> F:
         """Wrap ``handler`` (sync or ``async def``) so each call ends with a flush."""
+        import inspect
+
         if inspect.iscoroutinefunction(handler):
 
             @functools.wraps(handler)

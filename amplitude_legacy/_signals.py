@@ -101,4 +101,7 @@ class SignalFlusher:
         elif previous == signal.SIG_DFL:
             signal.signal(signum, signal.SIG_DFL)
             os.kill(os.getpid(), signum)
+            # Still here: the kernel ignores a default-action signal sent to PID 1 (a container
+            # without an init). End the way a shell reports that signal.
+            raise SystemExit(128 + signum)
         # SIG_IGN: the signal was ignored before us; it still is.

@@ -19,6 +19,13 @@ claimer was on this host and its pid is gone. Each process opens its own connect
 around ``os.fork()`` the connection is closed (the child must never use, or even close, a
 connection inherited from its parent: SQLite's locks are per process).
 
+A full disk: writing new rows fails (the client drops those events, counted), but the spool
+still drains. Claiming rows is a write, so on a full disk ``take`` reads the oldest free rows
+without claiming them (this process remembers them; another process on the same file could
+send some too, and Amplitude deduplicates by ``insert_id``); an ``ack`` whose delete fails is
+remembered, its rows are never handed out again, and the delete is retried with the next
+write. One ERROR line says what is wrong and what to do.
+
 Failure policy: the spool never raises into the client. A corrupt or unreadable file is logged,
 renamed ``<path>.corrupt-<timestamp>`` (with its ``-wal``) and replaced by a fresh one; other
 errors (disk full, lock timeouts) are logged and reported through return values and counters.
@@ -73,6 +80,8 @@ _JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
 _SCHEMA_VERSION = 1
 #: Bound parameters per statement (SQLite's historic limit is 999).
 _CHUNK = 500
+#: Evicted rows kept for ``pop_evicted`` between two calls (the count is exact regardless).
+_EVICTED_KEPT = 10_000
 #: After a failure to open that is not corruption, wait this long before trying again.
 _REOPEN_BACKOFF = 5.0
 #: How often ``take`` looks for claims held by dead processes of this host.
@@ -102,6 +111,12 @@ def _chunks(ids: Sequence[int]) -> Iterator[Sequence[int]]:
 
 def _marks(n: int) -> str:
     return ",".join("?" * n)
+
+
+def _is_full(exc: sqlite3.Error) -> bool:
+    """SQLITE_FULL: the disk (or the file's size limit) is full."""
+    code = getattr(exc, "sqlite_errorcode", None)  # Python 3.11+
+    return code == 13 if code is not None else "full" in str(exc).lower()
 
 
 def _is_corruption(exc: sqlite3.Error) -> bool:
@@ -261,6 +276,7 @@ class Spool:
         self.lease_seconds = float(lease_seconds)
         self._clock = clock
         self.evicted = 0
+        self._evicted_rows: List[bytes] = []  # what eviction deleted, until pop_evicted()
         self.write_failures = 0
         self.corrupt_files_moved = 0
         self._evicted_unreported = 0
@@ -277,6 +293,8 @@ class Spool:
         self._pid = os.getpid()
         self._token = _new_token()
         self._claimed: set[int] = set()
+        self._done_unwritten: set[int] = set()  # acked, but the delete failed (disk full)
+        self._full_reported = False
         self._next_reclaim = 0.0
         self._retry_open_at = 0.0
 
@@ -373,7 +391,37 @@ class Spool:
             self._claimed.update(row[0] for row in rows)
             return [(row_id, bytes(data)) for row_id, data in rows]
 
-        return self._run(op, [], "take events from")
+        return self._run(
+            op, [], "take events from", on_full=lambda c: self._take_unclaimed(c, limit)
+        )
+
+    def _take_unclaimed(self, conn: sqlite3.Connection, limit: int) -> List[Tuple[int, bytes]]:
+        """``take`` on a full disk: read the oldest free rows without claiming them (a read
+        needs no space); this process remembers them instead (lock held)."""
+        self._report_full()
+        skip = self._claimed | self._done_unwritten
+        rows = conn.execute(
+            "SELECT id, data FROM events WHERE claimed_by IS NULL OR lease_until <= ?"
+            " OR claimed_by = ? ORDER BY id LIMIT ?",
+            (self._clock(), self._token, limit + len(skip)),
+        ).fetchall()
+        taken = [(row_id, bytes(data)) for row_id, data in rows if row_id not in skip][:limit]
+        ids = [row_id for row_id, _ in taken]
+        self._claimed.update(ids)
+        return taken
+
+    def _report_full(self) -> None:
+        if self._full_reported:
+            return
+        self._full_reported = True
+        log.error(
+            "amplitude_legacy: the disk holding the spool %s is full. New events cannot be "
+            "kept there (they are dropped, counted), and spooled events are sent without "
+            "claiming them (another process sharing this spool may send some again; Amplitude "
+            "deduplicates them by insert_id). Free space in %s.",
+            self.path,
+            os.path.dirname(os.path.abspath(self.path)),
+        )
 
     def ack(self, ids: Iterable[int]) -> int:
         """Delete rows that were delivered (or failed permanently): they are done.
@@ -386,7 +434,13 @@ class Spool:
         if not mine:
             return 0
 
+        def remember(conn: sqlite3.Connection) -> int:
+            self._report_full()
+            self._done_unwritten.update(mine)  # never handed out again; deleted later
+            return len(mine)
+
         def op(conn: sqlite3.Connection) -> int:
+            mine.extend(self._done_unwritten)  # deletes a full disk held back, if any
             deleted = freed = 0
             with self._write(conn):
                 for chunk in _chunks(mine):
@@ -401,9 +455,11 @@ class Spool:
                     freed += size
                 if deleted:
                     self._add_totals(conn, -deleted, -freed)
+            self._done_unwritten.clear()
+            self._full_reported = False  # space again: a new full disk is reported again
             return deleted
 
-        return self._run(op, 0, "delete delivered events from")
+        return self._run(op, 0, "delete delivered events from", on_full=remember)
 
     def release(self, ids: Iterable[int]) -> int:
         """Unclaim rows after a transient failure: they become free again, in their place.
@@ -415,7 +471,12 @@ class Spool:
         mine = self._forget(ids)
         if not mine:
             return 0
-        return self._update_claims(mine, None, "release events in")
+        return self._run(
+            lambda conn: self._update_claims_locked(conn, mine, None),
+            0,
+            "release events in",
+            on_full=lambda conn: len(mine),  # our own claims count as free on a full disk
+        )
 
     def renew(self, ids: Iterable[int]) -> int:
         """Extend the lease of rows this object holds by ``lease_seconds`` from now.
@@ -427,6 +488,15 @@ class Spool:
         if not mine:
             return 0
         return self._update_claims(mine, self._clock() + self.lease_seconds, "renew leases in")
+
+    def pop_evicted(self) -> List[bytes]:
+        """The rows that eviction deleted since the last call (to report them as lost).
+
+        At most the first 10,000 are kept between calls; ``evicted`` counts them all.
+        """
+        with self._lock:
+            rows, self._evicted_rows = self._evicted_rows, []
+        return rows
 
     def count(self) -> int:
         """The number of rows in the spool (claimed or not); 0 when the file is unusable."""
@@ -517,16 +587,20 @@ class Spool:
         # Rows under a live lease are being sent: they are not evicted (the bounds may be
         # exceeded by the rows in flight until they are acked or released).
         cursor = conn.execute(
-            "SELECT id, size FROM events WHERE claimed_by IS NULL OR lease_until <= ? ORDER BY id",
+            "SELECT id, size, data FROM events WHERE claimed_by IS NULL OR lease_until <= ?"
+            " ORDER BY id",
             (now,),
         )
         n = freed = 0
         last: int | None = None
+        lost = self._evicted_rows
         try:
-            for row_id, row_size in cursor:
+            for row_id, row_size, data in cursor:
                 n += 1
                 freed += row_size
                 last = row_id
+                if len(lost) < _EVICTED_KEPT:
+                    lost.append(bytes(data))
                 if n >= over_events and freed >= over_bytes:
                     break
         finally:
@@ -613,15 +687,30 @@ class Spool:
 
     # ------------------------------------------------------------------ connection
 
-    def _run(self, op: Callable[[sqlite3.Connection], _T], fallback: _T, what: str) -> _T:
-        """Run ``op`` on this process's connection; recover from corruption once."""
+    def _run(
+        self,
+        op: Callable[[sqlite3.Connection], _T],
+        fallback: _T,
+        what: str,
+        on_full: Callable[[sqlite3.Connection], _T] | None = None,
+    ) -> _T:
+        """Run ``op`` on this process's connection; recover from corruption once.
+
+        ``on_full`` is the way out when the disk is full (it must not write).
+        """
         with self._lock:
             for attempt in (1, 2):
                 try:
-                    return op(self._connection())
+                    conn = self._connection()
+                    return op(conn)
                 except _Unusable:
                     return fallback
                 except sqlite3.Error as exc:
+                    if on_full is not None and _is_full(exc) and self._conn is not None:
+                        try:
+                            return on_full(self._conn)
+                        except sqlite3.Error as second:
+                            exc = second
                     if attempt == 1 and self._recover(exc):
                         continue
                     if self._conn is None:  # could not open: do not retry on every call

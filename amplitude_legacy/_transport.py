@@ -7,18 +7,16 @@ urllib3's own retries and redirects are off.
 
 from __future__ import annotations
 
-import gzip
 import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping, Protocol, runtime_checkable
 from urllib.parse import unquote, urlsplit
 
-import urllib3
-
 from amplitude_legacy._errors import ConnectionFailedError, RequestTimeoutError, TransportError
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # urllib3 is imported when the first transport is built, not at import time
     import requests
+    import urllib3
 
 __all__ = [
     "HttpResponse",
@@ -44,9 +42,10 @@ class HttpResponse:
 class Transport(Protocol):
     """What the worker needs from a transport. Implement it to replace the HTTP layer.
 
-    ``send`` is called from the worker thread only, one request at a time. It returns the
-    answer, whatever its status, or raises ``RequestTimeoutError`` / ``ConnectionFailedError``
-    when no complete answer came.
+    ``send`` is called from the client's I/O threads: up to ``maxConcurrentRequests`` calls
+    may run at once, so a transport must be thread-safe (or the client configured with
+    ``maxConcurrentRequests: 1``). It returns the answer, whatever its status, or raises
+    ``RequestTimeoutError`` / ``ConnectionFailedError`` when no complete answer came.
     """
 
     def send(
@@ -81,12 +80,16 @@ def pool_manager_for(
     ca_certs: str | None = None,
     cert_file: str | None = None,
     key_file: str | None = None,
+    connections: int = 1,
 ) -> urllib3.PoolManager:
     """A ``PoolManager`` (or ``ProxyManager``) for the client's options.
 
-    One connection per host is kept alive: the worker sends one request at a time.
-    Credentials in the proxy URL become a ``Proxy-Authorization`` header.
+    ``connections`` connections per host are kept alive: one per request the client may have
+    on the wire at once (``maxConcurrentRequests``). Credentials in the proxy URL become a
+    ``Proxy-Authorization`` header.
     """
+    import urllib3
+
     tls: dict[str, Any] = {}
     if ca_certs:
         tls["ca_certs"] = ca_certs
@@ -97,7 +100,7 @@ def pool_manager_for(
     if proxy is None and trust_env:
         proxy = proxy_from_environment(url)
     if not proxy:
-        return urllib3.PoolManager(num_pools=4, maxsize=1, block=False, **tls)
+        return urllib3.PoolManager(num_pools=4, maxsize=connections, block=False, **tls)
     parts = urlsplit(proxy)
     headers = None
     if parts.username is not None:
@@ -107,7 +110,11 @@ def pool_manager_for(
     if parts.port:
         netloc = f"{netloc}:{parts.port}"
     return urllib3.ProxyManager(
-        f"{parts.scheme}://{netloc}", proxy_headers=headers, num_pools=4, maxsize=1, **tls
+        f"{parts.scheme}://{netloc}",
+        proxy_headers=headers,
+        num_pools=4,
+        maxsize=connections,
+        **tls,
     )
 
 
@@ -120,12 +127,17 @@ class Urllib3Transport:
     """
 
     def __init__(self, pool_manager: urllib3.PoolManager | None = None) -> None:
-        self._pool = pool_manager or urllib3.PoolManager(num_pools=4, maxsize=1, block=False)
+        import urllib3
+
+        self._urllib3 = urllib3
+        self._pool = pool_manager or urllib3.PoolManager(num_pools=4, maxsize=4, block=False)
 
     def send(
         self, url: str, body: bytes, headers: Mapping[str, str], timeout: float | None
     ) -> HttpResponse:
         """POST through the pool; see ``Transport.send``."""
+        urllib3 = self._urllib3
+        errors = urllib3.exceptions
         try:
             response = self._pool.request(
                 "POST",
@@ -136,10 +148,15 @@ class Urllib3Transport:
                 retries=False,
                 redirect=False,
             )
-        except urllib3.exceptions.TimeoutError as exc:
+        except errors.NewConnectionError as exc:
+            # Before TimeoutError: urllib3 (1.26 and 2.x) derives NewConnectionError and
+            # NameResolutionError from ConnectTimeoutError, although a refused connection or
+            # an unknown host is not a timeout.
+            raise ConnectionFailedError(f"could not connect: {_cause(exc)}") from exc
+        except errors.TimeoutError as exc:
             raise RequestTimeoutError(f"no answer within {timeout} s") from exc
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise ConnectionFailedError(type(exc).__name__) from exc
+        except (errors.HTTPError, OSError) as exc:
+            raise ConnectionFailedError(f"connection failed: {_cause(exc)}") from exc
         return HttpResponse(
             response.status, response.data, {k.lower(): v for k, v in response.headers.items()}
         )
@@ -147,6 +164,18 @@ class Urllib3Transport:
     def close(self) -> None:
         """Close every pooled connection."""
         self._pool.clear()
+
+
+def _cause(exc: BaseException) -> str:
+    """The root cause of a connection error, as one readable line (no URL: it may hold a key)."""
+    root: BaseException = exc
+    while root.__context__ is not None and root.__context__ is not root:
+        root = root.__context__
+    for candidate in (root, exc):
+        if isinstance(candidate, OSError) and candidate.strerror:
+            return f"{type(candidate).__name__}: {candidate.strerror}"
+    reason = getattr(exc, "reason", None)
+    return f"{type(exc).__name__}: {reason or str(exc).split(': ')[-1]}"
 
 
 class RequestsTransport:
@@ -187,6 +216,15 @@ class RequestsTransport:
         self._session.close()
 
 
+def _snake_keys() -> Mapping[str, str]:
+    from amplitude_legacy._response import _CAMEL_KEYS
+
+    return {camel: snake for snake, camel in _CAMEL_KEYS.items()}
+
+
+_SNAKE_KEYS = _snake_keys()
+
+
 class LegacyTransportAdapter:
     """Wraps a legacy ``transportClass`` (``send_payload(payload) -> Response``).
 
@@ -203,6 +241,8 @@ class LegacyTransportAdapter:
     ) -> HttpResponse:
         """Call the legacy ``send_payload``; see ``Transport.send``."""
         if headers.get("Content-Encoding") == "gzip":  # the legacy contract hands over a dict
+            import gzip
+
             body = gzip.decompress(body)
         try:
             answer = self._send(json.loads(body))
@@ -219,7 +259,10 @@ class LegacyTransportAdapter:
             code, answer_body = getattr(answer, "status_code", 0), getattr(answer, "body", None)
         if not isinstance(answer_body, Mapping):
             answer_body = {}
-        return HttpResponse(int(code or 0), {"code": int(code or 0), **answer_body})
+        # A legacy Response carries the legacy camelCase keys (eventsWithInvalidFields,
+        # throttledUsers, ...): read both spellings, so a 400 still drops only the listed events.
+        snake = {_SNAKE_KEYS.get(key, key): value for key, value in answer_body.items()}
+        return HttpResponse(int(code or 0), {"code": int(code or 0), **snake})
 
     def close(self) -> None:
         """Close the wrapped transport if it can be closed."""

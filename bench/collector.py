@@ -10,14 +10,18 @@ Paths:
     ``POST /2/httpapi``, ``POST /batch``   Amplitude (ours, the floor, amplitude-analytics)
     ``POST /v1/batch``                      Segment (``{"batch": [...]}``)
     ``POST /batch/``                        PostHog (``{"api_key", "batch": [...]}``)
-    ``POST /_bench/reset?n=N``              start a run that expects events ``seq`` 0..N-1
+    ``POST /_bench/reset?n=N&latency_ms=L`` start a run that expects events ``seq`` 0..N-1,
+                                            answering each SDK request after L ms
     ``GET  /_bench/wait?n=N&timeout=T``     block until N distinct events arrived; stats
     ``GET  /_bench/stats``                  stats now
 
 Loss and duplicates are counted by ``seq``, a per-event unique property every SDK sends
 (``event_properties.seq`` or ``properties.seq``), in a bitmap of N bytes. Responses go out in a
 single write with ``TCP_NODELAY`` (two writes plus Nagle cost ~40 ms per keep-alive request).
-Run it as ``python -m bench.collector``: it prints ``PORT <n>`` and serves until stdin closes.
+Latency stands in for the network to a real endpoint (Amplitude is 50-150 ms away): each
+connection's thread sleeps before it answers, so requests on different connections overlap as
+they would. Run it as ``python -m bench.collector [--latency-ms L]``: it prints ``PORT <n>``
+and serves until stdin closes.
 """
 
 from __future__ import annotations
@@ -57,7 +61,8 @@ class RunState:
         expected: the run sends events with ``seq`` 0..expected-1.
     """
 
-    def __init__(self, expected: int) -> None:
+    def __init__(self, expected: int, latency_ms: float = 0.0) -> None:
+        self.latency = latency_ms / 1000.0
         self.expected = expected
         self.seen = bytearray(expected)
         self.received = 0  # events accepted, duplicates included
@@ -115,7 +120,8 @@ class RunState:
 class BenchCollector:
     """The counting server. ``start()`` binds 127.0.0.1 on ``port`` (0: a free one)."""
 
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, latency_ms: float = 0.0) -> None:
+        self.default_latency_ms = latency_ms
         self._rules = Rules()
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
@@ -138,10 +144,11 @@ class BenchCollector:
 
     # ------------------------------------------------------------------ control
 
-    def reset(self, expected: int) -> Dict[str, Any]:
-        """Start a new run expecting ``expected`` events."""
+    def reset(self, expected: int, latency_ms: float | None = None) -> Dict[str, Any]:
+        """Start a new run expecting ``expected`` events (answering after ``latency_ms``)."""
         with self._changed:
-            self.state = RunState(expected)
+            latency = self.default_latency_ms if latency_ms is None else latency_ms
+            self.state = RunState(expected, latency)
             self._changed.notify_all()
             return self.state.snapshot()
 
@@ -165,6 +172,9 @@ class BenchCollector:
 
     def ingest(self, path: str, headers: Dict[str, str], raw: bytes) -> Tuple[int, bytes]:
         """Count one SDK request; return the status and body to answer."""
+        latency = self.state.latency
+        if latency:
+            time.sleep(latency)  # the network's round trip, before the server answers
         now = time.monotonic()
         if path in AMPLITUDE_PATHS:
             status, body, seqs, decoded = self._amplitude(path, headers, raw)
@@ -257,7 +267,8 @@ class _Handler(BaseHTTPRequestHandler):
         collector = self.server.collector
         arg: Callable[[str, str], str] = lambda name, default: query.get(name, [default])[0]  # noqa: E731
         if path == "/_bench/reset":
-            result = collector.reset(int(arg("n", "0")))
+            latency = query.get("latency_ms")
+            result = collector.reset(int(arg("n", "0")), float(latency[0]) if latency else None)
         elif path == "/_bench/wait":
             result = collector.wait(int(arg("n", "0")), float(arg("timeout", "60")))
         elif path == "/_bench/stats":
@@ -279,9 +290,14 @@ class _Handler(BaseHTTPRequestHandler):
         """Stay quiet."""
 
 
-def main() -> int:
+def main(argv: List[str] | None = None) -> int:
     """Serve until stdin closes (the parent exits or closes the pipe)."""
-    collector = BenchCollector().start()
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m bench.collector")
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="answer after L ms")
+    args = parser.parse_args(argv)
+    collector = BenchCollector(latency_ms=args.latency_ms).start()
     print(f"PORT {collector.port}", flush=True)
     sys.stdin.read()
     collector.stop()

@@ -27,7 +27,7 @@ from typing import IO, Any, Dict, List, Sequence, Tuple, cast
 if __package__ in (None, ""):  # python bench/run.py
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import netguard, report
+from bench import import_times, netguard, report
 from bench.scenarios import Scenario, build_plan
 from bench.sdks import REQUIRES
 
@@ -60,10 +60,20 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--repeat", type=int, default=1, help="run each main-table SDK N times, report the median"
     )
+    parser.add_argument(
+        "--latency-ms",
+        default="0",
+        help="collector latencies for the main SDKs, e.g. 0,50,100,200 (default 0 only)",
+    )
+    parser.add_argument("--no-imports", action="store_true", help="skip the import-time comparison")
     parser.add_argument("--timeout", type=float, default=120.0, help="per-run delivery deadline")
     args = parser.parse_args(argv)
     if args.all:
         args.gzip = args.json_compare = args.curve = args.profile = args.spool = True
+    try:
+        args.latencies = [float(ms) for ms in args.latency_ms.split(",") if ms.strip()]
+    except ValueError:
+        parser.error(f"--latency-ms: not a list of numbers: {args.latency_ms!r}")
     unknown = set(args.sdks.split(",")) - set(ALL_SDKS)
     if unknown:
         parser.error(f"unknown sdk(s): {', '.join(sorted(unknown))}")
@@ -142,7 +152,7 @@ def run_scenario(
     scenario: Scenario, collector: CollectorProcess, env: Dict[str, str], timeout: float
 ) -> Dict[str, Any]:
     """Reset the collector, run one child, return its result row (or an error row)."""
-    collector.command(f"reset?n={scenario.events}")
+    collector.command(f"reset?n={scenario.events}&latency_ms={scenario.latency_ms}")
     spec = scenario.spec(collector.url, timeout)
     started = time.monotonic()
     try:
@@ -160,7 +170,10 @@ def run_scenario(
         if line.startswith("BENCH_RESULT "):
             row: Dict[str, Any] = json.loads(line[len("BENCH_RESULT ") :])
             row.update(
-                label=scenario.label, group=scenario.group, wall_s=time.monotonic() - started
+                label=scenario.label,
+                group=scenario.group,
+                latency_ms=scenario.latency_ms,
+                wall_s=time.monotonic() - started,
             )
             return row
     tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
@@ -207,6 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         curve=args.curve,
         profile=args.profile,
         spool=args.spool,
+        latencies=args.latencies,
     )
     env = netguard.scrub_proxy_env()
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")]))
@@ -228,6 +242,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             rows.append(median_run(runs))
     finally:
         collector.close()
+    imports = None if args.no_imports else import_times.compare(env)
     result: Dict[str, Any] = {
         "command": "python -m bench " + " ".join(sys.argv[1:] if argv is None else argv),
         "machine": host,
@@ -237,11 +252,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "wall_s": time.monotonic() - started,
         "skipped": skipped,
         "rows": rows,
+        "imports": imports,
     }
     if hasattr(os, "getloadavg"):
         result["machine"]["loadavg_1m_at_end"] = round(os.getloadavg()[0], 2)
     result["ratios"] = report.ratios(rows)
-    result["targets"] = report.check_targets(rows)
+    result["targets"] = report.check_targets(rows, imports)
     print(report.format_report(result))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")

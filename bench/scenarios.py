@@ -21,9 +21,10 @@ class Scenario:
         label: the row name in the report.
         sdk: a key of ``bench.sdks.ADAPTERS``.
         events: events in the burst.
-        group: ``main``, ``gzip``, ``json``, ``curve``, ``cached`` or ``profile``.
+        group: ``main``, ``latency``, ``gzip``, ``json``, ``curve``, ``cached`` or ``profile``.
         mode: ``burst``, ``cached`` or ``profile`` (see ``bench.child``).
         params: adapter parameters (``middleware``, ``gzip``, ``json``, ``options``).
+        latency_ms: how long the collector waits before answering each request.
     """
 
     label: str
@@ -32,6 +33,7 @@ class Scenario:
     group: str = "main"
     mode: str = "burst"
     params: Dict[str, Any] = field(default_factory=dict)
+    latency_ms: float = 0.0
 
     def spec(self, base_url: str, timeout: float) -> Dict[str, Any]:
         """The JSON spec handed to ``bench.child``."""
@@ -56,9 +58,19 @@ def build_plan(
     curve: bool = False,
     profile: bool = False,
     spool: bool = False,
+    latencies: Sequence[float] = (),
 ) -> List[Scenario]:
     """Every scenario of a run, main table first."""
     plan: List[Scenario] = []
+    for latency in (ms for ms in latencies if ms > 0):
+        # The main SDKs against a collector that answers after ``latency`` ms. The floor keeps
+        # as many requests in flight as our default (4), so it stays a floor.
+        for sdk in sdks:
+            params: Dict[str, Any] = {"json": json_lib} if sdk in ("ours", "floor") else {}
+            if sdk == "floor":
+                params["concurrency"] = 4
+            plan.append(Scenario(f"{sdk} @{latency:g}ms", sdk, events, "latency", "burst",
+                                 params, latency))  # fmt: skip
     for sdk in sdks:
         if sdk == "ours":
             plan.append(Scenario("ours", "ours", events, params={"json": json_lib}))

@@ -79,10 +79,10 @@ class Ours(Adapter):
     def __init__(self, base_url: str, n: int, params: Dict[str, Any]) -> None:
         super().__init__(base_url, n, params)
         import amplitude_legacy
-        from amplitude_legacy import _worker
+        from amplitude_legacy import _encoding
 
         self._version = getattr(amplitude_legacy, "__version__", "?")
-        self._json = "orjson" if _worker.encode_json.__module__ == "orjson" else "stdlib"
+        self._json = "orjson" if _encoding.encoder().__module__ == "orjson" else "stdlib"
         options: Dict[str, Any] = dict(params.get("options") or {})
         if params.get("gzip"):
             options["gzip"] = True
@@ -103,8 +103,8 @@ class Ours(Adapter):
 
     def after_burst(self) -> Dict[str, Any]:
         """Events still waiting for the worker when the burst ends (private, read lock-free)."""
-        pending = getattr(getattr(self.client, "_worker", None), "pending", None)
-        return {"queued_at_burst_end": len(pending)} if pending is not None else {}
+        intake = getattr(getattr(self.client, "_ledger", None), "intake", None)
+        return {"queued_at_burst_end": len(intake)} if intake is not None else {}
 
     def finish(self, timeout: float) -> None:
         """``client.flush(timeout)``."""
@@ -148,6 +148,8 @@ class Floor(Adapter):
 
     The same JSON library as our client, the same wire body (library, time and a UUID-shaped
     insert_id per event), synchronously on the caller's thread: no queue, no thread, no futures.
+    With ``concurrency`` > 1 (the latency rows) each body is POSTed by one of that many threads,
+    so the floor overlaps requests as our client does.
     """
 
     name = "floor"
@@ -158,7 +160,14 @@ class Floor(Adapter):
 
         self._json = str(params.get("json", "orjson"))
         dumps = json_encoder(self._json)
-        self._pool = urllib3.PoolManager(maxsize=1)
+        concurrency = int(params.get("concurrency", 1))
+        self._pool = urllib3.PoolManager(maxsize=concurrency)
+        self._executor: Any = None
+        self._pending: List[Any] = []
+        if concurrency > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._executor = ThreadPoolExecutor(concurrency)
         self._url = base_url + "/2/httpapi"
         self._prefix = b'{"api_key":"' + API_KEY.encode() + b'","events":['
         parts: list[bytes] = []
@@ -190,6 +199,12 @@ class Floor(Adapter):
     def _post(self) -> None:
         body = self._prefix + b",".join(self._parts) + b"]}"
         self._parts.clear()
+        if self._executor is not None:
+            self._pending.append(self._executor.submit(self._send, body))
+        else:
+            self._send(body)
+
+    def _send(self, body: bytes) -> None:
         response = self._pool.request(
             "POST", self._url, body=body, headers={"Content-Type": "application/json"}
         )
@@ -197,12 +212,16 @@ class Floor(Adapter):
             raise RuntimeError(f"floor: collector answered {response.status}")
 
     def finish(self, timeout: float) -> None:
-        """POST the last partial body."""
+        """POST the last partial body (and wait for the bodies in flight)."""
         if self._parts:
             self._post()
+        for future in self._pending:
+            future.result(timeout)
 
     def close(self, timeout: float) -> None:
         """Close the pool."""
+        if self._executor is not None:
+            self._executor.shutdown()
         self._pool.clear()
 
     def info(self) -> Dict[str, Any]:

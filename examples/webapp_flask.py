@@ -1,78 +1,53 @@
-"""A Flask app that logs Amplitude events with request context, and never logs health checks.
+"""A Flask app tracked with the FlaskAmplitude extension: request context, request events,
+health checks left alone.
 
-One client per process, created with the app. A request hook logs a "Request Handled" event
-for every request and passes the route, method and request id in ``extra``; one middleware
-copies that context into the event, another drops the events of health-check routes. Views log
+One client per process, given to the extension with the app. For every request the extension
+enters ``Amplitude.context(method=..., path=..., route=..., request_id=...)``, so every event
+logged while the request is served gets those values as its ``extra``; the client's
+``context_properties`` middleware copies some of them into the events. The extension also logs
+a "Request Handled" event per request, and skips the health-check routes entirely. Views log
 their own events (``Signed Up``) through the same client and get the same context.
 
-Run it (needs Flask: ``pip install flask``)::
+Run it (needs Flask: ``pip install "amplitude_legacy[flask]"``)::
 
     python examples/webapp_flask.py
 
 It starts the app in-process with Flask's test client (no port is opened for the app), sends a
 few requests, flushes and prints what arrived. Without ``AMPLITUDE_API_KEY`` the events go to
 the bundled collector on 127.0.0.1; with it, to Amplitude (or to ``AMPLITUDE_SERVER_URL``).
-In production, serve ``create_app()`` with your WSGI server and call ``client.shutdown()``
-from its shutdown hook.
+In production, serve ``create_app(client)`` with your WSGI server; the client flushes at exit
+(see the "Containers and servers" page for gunicorn, uWSGI and Kubernetes).
 """
 
 from __future__ import annotations
 
-import uuid
-from typing import Any, Dict
+from typing import Any
 
-from flask import Flask, Response, g, jsonify, request
+from flask import Flask, Request, jsonify, request
+from flask.wrappers import Response
 
 import amplitude_legacy as Amplitude
+from amplitude_legacy.integrations import context_properties
+from amplitude_legacy.integrations.flask import FlaskAmplitude
 from amplitude_legacy.testing import target_from_env
 
-HEALTH_ROUTES = frozenset({"/healthz", "/readyz"})
+HEALTH_ROUTES = ["/healthz", "/readyz"]
 
 
-def add_request_context(
-    payload: Amplitude.MiddlewarePayload, next: Amplitude.MiddlewareNext
-) -> None:
-    """Enrich: copy the request context the app passed in ``extra`` into the event."""
-    extra = payload.extra or {}
-    context = {key: extra[key] for key in ("route", "method", "request_id") if key in extra}
-    if context:
-        payload.event.event_properties = {**(payload.event.event_properties or {}), **context}
-    next(payload)
-
-
-def drop_health_checks(
-    payload: Amplitude.MiddlewarePayload, next: Amplitude.MiddlewareNext
-) -> None:
-    """Filter: events logged while serving a health-check route never leave the process."""
-    if (payload.extra or {}).get("route") in HEALTH_ROUTES:
-        return  # not calling next() stops the event: it resolves "skipped"
-    next(payload)
+def user_id_from_header(req: Request) -> str | None:
+    """The request event's user id; a real app would read its session or auth token."""
+    return req.headers.get("X-User-Id")
 
 
 def create_app(client: Amplitude.NodeClient) -> Flask:
     """The web app; every request is tracked through ``client``."""
     app = Flask(__name__)
-
-    def request_context() -> Dict[str, Any]:
-        rule = request.url_rule.rule if request.url_rule is not None else request.path
-        return {"route": rule, "method": request.method, "request_id": g.request_id}
-
-    def track(event_type: str, user_id: str | None, **properties: Any) -> None:
-        event: Dict[str, Any] = {"event_type": event_type, "event_properties": properties}
-        if user_id:
-            event["user_id"] = user_id
-        else:
-            event["device_id"] = request.headers.get("X-Device-Id", "anonymous-web")
-        client.logEvent(event, request_context())  # never blocks: no I/O on this thread
-
-    @app.before_request
-    def assign_request_id() -> None:
-        g.request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
-
-    @app.after_request
-    def track_request(response: Response) -> Response:
-        track("Request Handled", request.headers.get("X-User-Id"), status=response.status_code)
-        return response
+    app.config.update(
+        AMPLITUDE_REQUEST_EVENT="Request Handled",
+        AMPLITUDE_SKIP_PATHS=HEALTH_ROUTES,
+        AMPLITUDE_USER_ID=user_id_from_header,
+    )
+    amplitude = FlaskAmplitude(app, client=client)
 
     @app.get("/")
     def home() -> Response:
@@ -81,7 +56,10 @@ def create_app(client: Amplitude.NodeClient) -> Flask:
     @app.post("/signup")
     def signup() -> Response:
         user_id = (request.get_json(silent=True) or {}).get("user_id", "")
-        track("Signed Up", user_id, plan="free")
+        # Never blocks, no I/O here; the route and request id come from the context.
+        amplitude.client.logEvent(
+            {"event_type": "Signed Up", "user_id": user_id, "event_properties": {"plan": "free"}}
+        )
         return jsonify(ok=True, user_id=user_id)
 
     @app.get("/healthz")
@@ -98,31 +76,36 @@ def main() -> int:
     collector = target.collector
 
     client = Amplitude.init(target.api_key, target.options)
-    client.addEventMiddleware(add_request_context).addEventMiddleware(drop_health_checks)
+    client.addEventMiddleware(context_properties("route", "method", "request_id"))
     app = create_app(client)
 
     with app.test_client() as http:
         http.get("/", headers={"X-Request-Id": "req-0001", "X-User-Id": "user-123"})
-        http.post("/signup", json={"user_id": "user-456"}, headers={"X-Request-Id": "req-0002"})
+        http.post(
+            "/signup",
+            json={"user_id": "user-456"},
+            headers={"X-Request-Id": "req-0002", "X-Amplitude-Device-Id": "device-web-0001"},
+        )
         for _ in range(3):
             http.get("/healthz")  # a load balancer probing the app
 
     result = client.flush(timeout=10)  # everything logged so far is delivered or dropped
     stats = client.stats()
     print(f"delivered: {stats.delivered}, pending: {result.pending}")
-    print(f"health-check events filtered: {stats.dropped.get('middleware_stopped', 0)}")
     client.shutdown(timeout=10)
 
     ok = stats.delivered == 3 and result.pending == 0
     if collector is not None:
-        for event in collector.events:
+        events: Any = collector.events
+        for event in events:
             props = event.get("event_properties", {})
             print(
                 f"collector received: {event['event_type']} route={props.get('route')} "
                 f"request_id={props.get('request_id')}"
             )
-        routes = [e.get("event_properties", {}).get("route") for e in collector.events]
-        ok = ok and len(collector.events) == 3 and not HEALTH_ROUTES.intersection(routes)
+        health = [e for e in events if e.get("event_properties", {}).get("path") in HEALTH_ROUTES]
+        print(f"health-check events: {len(health)}")
+        ok = ok and len(events) == 3 and not health
         collector.stop()
     return 0 if ok else 1
 

@@ -17,6 +17,40 @@ API_KEY = "TEST_API_KEY_0123456789abcdef"
 MakeClient = Callable[..., NodeClient]
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """``--max-concurrent-requests N``: the default for every client the tests build."""
+    parser.addoption(
+        "--max-concurrent-requests",
+        type=int,
+        default=None,
+        help="run the suite with this maxConcurrentRequests default (e.g. 1: one at a time)",
+    )
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _max_concurrent_requests(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Apply ``--max-concurrent-requests`` to clients that do not set it themselves."""
+    value = request.config.getoption("--max-concurrent-requests")
+    if value is None:
+        yield
+        return
+    from amplitude_legacy import _client
+
+    resolve = _client.resolve_options
+
+    def with_default(options: Any = None, **kwargs: Any) -> Any:
+        given = kwargs.keys() | (options.keys() if isinstance(options, dict) else set())
+        if not given & {"max_concurrent_requests", "maxConcurrentRequests"}:
+            kwargs["max_concurrent_requests"] = value
+        return resolve(options, **kwargs)
+
+    _client.resolve_options = with_default  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        _client.resolve_options = resolve
+
+
 @pytest.fixture
 def collector(amplitude_collector: Collector) -> Collector:
     """The bundled collector (the package's own pytest fixture)."""

@@ -8,7 +8,6 @@ event (or ``None`` to drop it), and optional ``flush()`` and ``teardown()``.
 
 from __future__ import annotations
 
-import asyncio
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from enum import Enum
@@ -17,6 +16,8 @@ from typing import TYPE_CHECKING, Any, Generator, Protocol, Union, runtime_check
 from amplitude_legacy._event import Event
 
 if TYPE_CHECKING:
+    import asyncio
+
     from amplitude_legacy._response import Response
 
 __all__ = [
@@ -123,6 +124,8 @@ class ResultFuture(Future[Result]):
 
     def wait_async(self) -> asyncio.Future[Result]:
         """An ``asyncio.Future`` for this result, bound to the running loop."""
+        import asyncio
+
         return asyncio.wrap_future(self)
 
     def __await__(self) -> Generator[Any, None, Result]:

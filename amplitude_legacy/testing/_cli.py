@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
 import sys
 import threading
@@ -70,8 +71,44 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         metavar="EPS",
         help="throttle users/devices above EPS events per second over 30 s (default: off)",
     )
-    parser.add_argument("--quiet", action="store_true", help="do not print accepted events")
+    parser.add_argument(
+        "--keep",
+        type=_keep,
+        default=1000,
+        metavar="N",
+        help="keep the N most recent events and requests in memory and count the rest, so a"
+        " long run holds flat memory; 'all' keeps everything (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-connections",
+        type=int,
+        default=256,
+        metavar="N",
+        help="most connections open at once; more are answered 503 (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--no-ui",
+        dest="ui",
+        action="store_false",
+        help="do not serve the live event debugger page at the root URL",
+    )
+    parser.add_argument(
+        "--quiet", action="store_true", help="do not print accepted events and refused requests"
+    )
     return parser
+
+
+def _keep(text: str) -> int | None:
+    """Parse ``--keep``: a count >= 0, or ``all``."""
+    if text.strip().lower() == "all":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a count or 'all', got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
 
 
 def main(argv: List[str] | None = None, *, prog: str | None = None) -> int:
@@ -107,6 +144,9 @@ def main(argv: List[str] | None = None, *, prog: str | None = None) -> int:
             seed=args.seed,
             store=args.store,
             on_accept=None if args.quiet else show,
+            keep=args.keep,
+            max_connections=args.max_connections,
+            ui=args.ui,
         ).start()
     except (OSError, ValueError) as exc:
         print(f"cannot start the collector: {exc}", file=sys.stderr)
@@ -114,6 +154,7 @@ def main(argv: List[str] | None = None, *, prog: str | None = None) -> int:
 
     stop = threading.Event()
     restore = _on_sigterm(stop)
+    restore_logging = _print_refusals(print_lock) if not args.quiet else _nothing
     try:
         with print_lock:
             print(
@@ -121,6 +162,8 @@ def main(argv: List[str] | None = None, *, prog: str | None = None) -> int:
                 f" (HTTP V2: {collector.http_api_url}, batch: {collector.batch_url})",
                 flush=True,
             )
+            if args.ui:
+                print(f"Live event debugger: {collector.ui_url}", flush=True)
         # A timed wait so Ctrl-C is seen promptly on every platform.
         while not stop.wait(1.0):
             pass
@@ -129,9 +172,20 @@ def main(argv: List[str] | None = None, *, prog: str | None = None) -> int:
     finally:
         restore()
         collector.stop()
-    events, requests = len(collector.events), len(collector.requests)
-    print(f"Collector stopped: {events} events accepted in {requests} requests.", flush=True)
+        restore_logging()
+    counts = collector.counts()
+    events, requests = counts["events_stored"], counts["requests"]
+    absorbed = counts["duplicates_absorbed"]
+    print(
+        f"Collector stopped: {events} events accepted in {requests} requests"
+        f" ({absorbed} duplicates absorbed).",
+        flush=True,
+    )
     return 0
+
+
+def _nothing() -> None:
+    pass
 
 
 def _describe(path: str, event: Dict[str, Any]) -> str:
@@ -144,6 +198,41 @@ def _describe(path: str, event: Dict[str, Any]) -> str:
         f" user_id={field('user_id')} device_id={field('device_id')}"
         f" insert_id={field('insert_id')}"
     )
+
+
+class _LineHandler(logging.Handler):
+    """Prints each log record as one stdout line, under the lock the event lines use."""
+
+    def __init__(self, lock: threading.Lock) -> None:
+        super().__init__()
+        self._print_lock = lock
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record) + "\n"
+            with self._print_lock:
+                sys.stdout.write(line)
+                sys.stdout.flush()
+        except Exception:
+            self.handleError(record)
+
+
+def _print_refusals(lock: threading.Lock) -> Callable[[], None]:
+    """Print the collector's log lines (why a request was refused) on stdout; return an undo."""
+    collector_logger = logging.getLogger("amplitude_legacy.testing")
+    handler = _LineHandler(lock)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    previous = (collector_logger.level, collector_logger.propagate)
+    collector_logger.addHandler(handler)
+    collector_logger.setLevel(logging.INFO)
+    collector_logger.propagate = False
+
+    def restore() -> None:
+        collector_logger.removeHandler(handler)
+        collector_logger.setLevel(previous[0])
+        collector_logger.propagate = previous[1]
+
+    return restore
 
 
 def _on_sigterm(stop: threading.Event) -> Callable[[], None]:

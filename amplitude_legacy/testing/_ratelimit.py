@@ -1,7 +1,7 @@
-"""Per-user / per-device throttling for the collector (http-api.md §7 step 9).
+"""Per-user / per-device throttling for the collector (the API's 429 answers).
 
 A sliding window per (api_key, "user"/"device", id) holding the accepted event counts with their
-arrival times. Only accepted events are counted, so a client that backs off recovers (§7.9). Not
+arrival times. Only accepted events are counted, so a client that backs off recovers. Not
 thread-safe on its own: the collector calls :meth:`RateLimiter.admit` under its lock so the check
 and the recording are one step.
 """

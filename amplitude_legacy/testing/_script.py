@@ -17,12 +17,13 @@ __all__ = [
     "Drop",
     "Reply",
     "Step",
+    "describe_step",
     "rate_limit_body",
     "reason_phrase",
     "standard_body",
 ]
 
-#: Error strings the real API uses where they differ from the HTTP reason phrase (http-api.md §3).
+#: Error strings the real API uses where they differ from the HTTP reason phrase.
 _AMPLITUDE_ERRORS: Dict[int, str] = {
     413: "Payload too large",
     429: "Too many requests for some devices and users",
@@ -105,12 +106,12 @@ def standard_body(
 
     Returns:
         A JSON-serialisable dict whose ``code`` equals ``status``: the success shape for 2xx, the
-        rate-limit shape of http-api.md §3.5 (empty maps) for 429, and ``{"code", "error"}``
+        real rate-limit shape (empty maps) for 429, and ``{"code", "error"}``
         otherwise.
     """
     if 200 <= status < 300:
         # A scripted success ingests nothing, but the shape must still be complete: the Java SDK
-        # reads all three fields and throws when one is missing (http-api.md §3.0).
+        # reads all three fields and throws when one is missing.
         return {
             "code": status,
             "events_ingested": 0,
@@ -129,7 +130,7 @@ def rate_limit_body(
     throttled_users: dict[str, int],
     throttled_events: list[int],
 ) -> dict[str, Any]:
-    """Build a 429 body in the shape of http-api.md §3.5."""
+    """Build a 429 body in the real API's shape."""
     if eps_threshold is None:
         eps_threshold = 1000 if path == "/batch" else 30
     body: dict[str, Any] = {
@@ -153,3 +154,26 @@ def reason_phrase(status: int) -> str:
         return HTTPStatus(status).phrase
     except ValueError:
         return "Error"
+
+
+def describe_step(step: Step) -> str:
+    """Say in words what a script step will do to the request that takes it.
+
+    Examples:
+        >>> describe_step(Reply(503))
+        'answer 503 with the standard body'
+        >>> describe_step(Drop(delay=0.5))
+        'close the connection without an answer after 0.5 s'
+    """
+    if isinstance(step, Reply):
+        body = "the standard body" if step.body is None else "a custom body"
+        if isinstance(step.body, (str, bytes)):
+            body = "an HTML body"
+        after = f" after {step.delay:g} s" if step.delay else ""
+        return f"answer {step.status} with {body}{after}"
+    if isinstance(step, Drop):
+        after = f" after {step.delay:g} s" if step.delay else ""
+        return f"close the connection without an answer{after}"
+    if isinstance(step, AcceptThenDrop):
+        return "process normally, then close the connection without an answer"
+    return f"process normally, answer after {step.seconds:g} s"

@@ -1,4 +1,4 @@
-"""Pure request validation for the collector, in the evaluation order of http-api.md §7.
+"""Pure request validation for the collector, in the order the real API checks a request.
 
 No I/O and no shared state: :func:`check_request` takes the raw request and the rules and returns a
 :class:`Verdict`. Rate limiting (which needs state) and recording happen in the collector.
@@ -10,15 +10,18 @@ handful of ``dict.get`` calls, and recursion only into nested containers.
 from __future__ import annotations
 
 import json
+import math
+import re
 import zlib
 from dataclasses import dataclass
-from typing import Any, Dict, FrozenSet, List, Sequence
+from typing import Any, Dict, FrozenSet, List, Sequence, Tuple
 from urllib.parse import urlsplit
 
 __all__ = [
     "BATCH_PATH",
     "HTTP_API_PATH",
     "INVALID_IDS",
+    "MAX_EVENT_ERRORS",
     "MAX_NESTING_DEPTH",
     "RESERVED_EVENT_TYPES",
     "Rules",
@@ -32,7 +35,7 @@ __all__ = [
 HTTP_API_PATH = "/2/httpapi"
 BATCH_PATH = "/batch"
 
-#: ID values the API rejects (http-api.md §1.5), compared case-insensitively.
+#: ID values the API rejects, compared case-insensitively.
 INVALID_IDS: FrozenSet[str] = frozenset(
     {
         "anonymous",
@@ -52,7 +55,7 @@ INVALID_IDS: FrozenSet[str] = frozenset(
     }
 )
 
-#: Event types only Amplitude itself may produce (http-api.md §1.4).
+#: Event types only Amplitude itself may produce.
 RESERVED_EVENT_TYPES: FrozenSet[str] = frozenset(
     {
         "[Amplitude] Start Session",
@@ -64,9 +67,16 @@ RESERVED_EVENT_TYPES: FrozenSet[str] = frozenset(
     }
 )
 
-#: Deepest nesting accepted in property objects (http-api.md §2). A flat object is depth 1 and
+#: Deepest nesting accepted in property objects. A flat object is depth 1 and
 #: arrays count as a level, like objects.
 MAX_NESTING_DEPTH = 40
+
+#: Most entries in the ``event_errors`` list of a 400 body (the index maps list every one).
+MAX_EVENT_ERRORS = 20
+
+#: Containers nested deeper than this are cut before a second parse of a body too deep for the
+#: JSON parser, so that the event holding them is reported like any other over-deep property.
+_CUT_DEPTH = 100
 
 _ID_FIELDS = ("user_id", "device_id")
 _INT_FIELDS = ("time", "event_id", "session_id", "quantity")
@@ -108,6 +118,7 @@ class Verdict:
         payload: The parsed JSON body, or ``None`` when it could not be parsed.
         events: The events to ingest when ``status`` is 200, else ``None``.
         api_key: The request's API key when it was a string, else ``""``.
+        body_size: Length of the decoded body (after gzip), ``0`` when it was not read.
     """
 
     path: str | None
@@ -116,6 +127,7 @@ class Verdict:
     payload: Any = None
     events: List[Dict[str, Any]] | None = None
     api_key: str = ""
+    body_size: int = 0
 
 
 def route(target: str) -> str | None:
@@ -159,7 +171,7 @@ def check_request(
     raw: bytes,
     rules: Rules,
 ) -> Verdict:
-    """Validate one request in the order of http-api.md §7 (steps 1 to 7).
+    """Validate one request in the order the real API checks it (rate limiting aside).
 
     Args:
         method: HTTP method.
@@ -178,47 +190,159 @@ def check_request(
         return Verdict(path, 405, _error(405, "Method Not Allowed"))
 
     limit = rules.body_limit(path)
-    body = decode_body(raw, headers.get("content-encoding", ""), limit)
+    encoding = headers.get("content-encoding", "").strip().lower()
+    if encoding not in ("", "identity", "gzip"):
+        detail = f"unsupported Content-Encoding {encoding[:40]!r}: send gzip or no encoding"
+        return Verdict(path, 400, _error(400, _ERR_INVALID_JSON, detail))
+    body = decode_body(raw, encoding, limit)
     if body is None:
-        return Verdict(path, 400, _error(400, _ERR_INVALID_JSON))
+        detail = "Content-Encoding is gzip but the body does not inflate (corrupt or truncated)"
+        return Verdict(path, 400, _error(400, _ERR_INVALID_JSON, detail))
+    size = len(body)
     if len(body) > limit:
-        return Verdict(path, 413, _error(413, "Payload too large"))
+        return Verdict(path, 413, _error(413, "Payload too large"), body_size=size)
     if not body:
         return Verdict(path, 400, _error(400, "Missing request body"))
     # The docs require application/json; SDKs add "; charset=UTF-8": compare the media type only.
     media_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media_type != "application/json":
-        return Verdict(path, 400, _error(400, "Invalid Content-Type: expected application/json"))
-    try:
-        payload = json.loads(body)
-    except ValueError:  # JSONDecodeError and UnicodeDecodeError
-        return Verdict(path, 400, _error(400, _ERR_INVALID_JSON))
+        error = _error(400, "Invalid Content-Type: expected application/json")
+        return Verdict(path, 400, error, body_size=size)
+    payload, problem = parse_json(body)
+    if problem is not None:
+        return Verdict(path, 400, _error(400, _ERR_INVALID_JSON, problem), body_size=size)
     if type(payload) is not dict:
-        return Verdict(path, 400, _error(400, _ERR_INVALID_JSON), payload)
+        kind = _json_type(payload)
+        detail = f"the body is a JSON {kind}; expected an object with api_key and events"
+        return Verdict(path, 400, _error(400, _ERR_INVALID_JSON, detail), payload, body_size=size)
 
     api_key = payload.get("api_key")
     if type(api_key) is not str or not api_key:
-        return Verdict(path, 400, _missing_field("api_key"), payload)
+        return Verdict(path, 400, _missing_field("api_key"), payload, body_size=size)
     events = payload.get("events")
     if type(events) is not list or (not events and not rules.empty_events_ok):
-        return Verdict(path, 400, _missing_field("events"), payload, api_key=api_key)
+        error = _missing_field("events")
+        return Verdict(path, 400, error, payload, api_key=api_key, body_size=size)
     if rules.api_keys is not None and api_key not in rules.api_keys:
-        return Verdict(
-            path, 400, _error(400, f"Invalid API key: {api_key}"), payload, None, api_key
-        )
+        error = _error(400, f"Invalid API key: {api_key}")
+        return Verdict(path, 400, error, payload, None, api_key, size)
     if len(events) > rules.max_events:
-        return Verdict(path, 413, _error(413, "Payload too large"), payload, api_key=api_key)
+        detail = f"{len(events)} events; at most {rules.max_events}"
+        error = _error(413, "Payload too large", detail)
+        return Verdict(path, 413, error, payload, api_key=api_key, body_size=size)
 
-    error = validate_events(events, _min_id_length(payload, rules), rules.first_index_only)
-    if error is not None:
-        return Verdict(path, 400, error, payload, api_key=api_key)
-    return Verdict(path, 200, {}, payload, events, api_key)
+    problems = validate_events(events, _min_id_length(payload, rules), rules.first_index_only)
+    if problems is not None:
+        return Verdict(path, 400, problems, payload, api_key=api_key, body_size=size)
+    return Verdict(path, 200, {}, payload, events, api_key, size)
+
+
+def parse_json(body: bytes) -> Tuple[Any, str | None]:
+    """Parse a request body as strict UTF-8 JSON.
+
+    ``NaN``, ``Infinity`` and numbers out of the float range are refused (they are not JSON). A
+    body nested too deep for the parser is parsed again with every container deeper than 100
+    levels replaced by ``0``: the event holding one is then reported as an over-deep property
+    (its nesting is still over 40), like a shallower one.
+
+    Args:
+        body: The decoded request body.
+
+    Returns:
+        ``(payload, None)``, or ``(None, problem)`` where ``problem`` says what is wrong.
+    """
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return None, f"the body is not UTF-8: byte 0x{body[exc.start]:02x} at offset {exc.start}"
+    try:
+        return _strict_loads(text), None
+    except RecursionError:
+        pass
+    except ValueError as exc:  # JSONDecodeError, and the hooks' errors
+        return None, _clip(str(exc))
+    cut = _cut_deep(text, _CUT_DEPTH)
+    too_deep = f"nested deeper than the parser allows (more than {_CUT_DEPTH} levels)"
+    if cut is None:
+        return None, too_deep
+    try:
+        payload = _strict_loads(cut)
+    except (ValueError, RecursionError):
+        return None, too_deep
+    # Cut containers inside an event are reported on it; a body that is itself too deep is not.
+    return (payload, None) if type(payload) is dict else (None, too_deep)
+
+
+def _strict_loads(text: str) -> Any:
+    return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"the number {_clip(text, 40)} is out of range")
+    return value
+
+
+#: A JSON string (escapes included), or one bracket.
+_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
+
+
+def _cut_deep(text: str, depth_limit: int) -> str | None:
+    """Replace each container nested deeper than ``depth_limit`` with ``0``.
+
+    Returns:
+        The shallower text, or ``None`` when the brackets do not balance.
+    """
+    parts: List[str] = []
+    depth = 0
+    kept_up_to = 0
+    cut_from = -1
+    for match in _TOKEN.finditer(text):
+        token = match.group()
+        if token[0] == '"':
+            continue
+        if token in "[{":
+            depth += 1
+            if depth == depth_limit + 1:
+                cut_from = match.start()
+        else:
+            if depth == depth_limit + 1 and cut_from >= 0:
+                parts += (text[kept_up_to:cut_from], "0")
+                kept_up_to, cut_from = match.end(), -1
+            depth -= 1
+            if depth < 0:
+                return None
+    if depth != 0:
+        return None
+    parts.append(text[kept_up_to:])
+    return "".join(parts)
+
+
+def _json_type(value: Any) -> str:
+    if type(value) is list:
+        return "array"
+    if type(value) is str:
+        return "string"
+    if value is None:
+        return "null"
+    if type(value) is bool:
+        return "boolean"
+    return "number"
+
+
+def _clip(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def validate_events(
     events: Sequence[Any], min_id_length: int = 5, first_index_only: bool = False
 ) -> dict[str, Any] | None:
-    """Validate every event (http-api.md §7 step 7) and build the 400 body, if any.
+    """Validate every event and build the 400 body, if any.
 
     Args:
         events: The request's ``events`` array.
@@ -229,27 +353,36 @@ def validate_events(
     Returns:
         ``None`` when every event is valid, else a 400 body with the non-empty maps among
         ``events_with_missing_fields``, ``events_with_invalid_fields`` and
-        ``events_with_invalid_id_lengths``, and the error string of the first of them.
+        ``events_with_invalid_id_lengths``, the error string of the first of them, and
+        ``event_errors``: the first :data:`MAX_EVENT_ERRORS` problems, each as ``{"event":
+        index, "field": name, "message": text}`` (plus ``length`` and ``min_id_length`` for an
+        id that is too short). Clients read only the maps and ``error``; the list is for people.
     """
     missing: dict[str, list[int]] = {}
     invalid: dict[str, list[int]] = {}
     short: dict[str, list[int]] = {}
+    problems: list[dict[str, Any]] = []
 
-    def flag(found: dict[str, list[int]], field: str, index: int) -> None:
+    def flag(
+        found: dict[str, list[int]], field: str, index: int, message: str, **extra: Any
+    ) -> None:
         indexes = found.setdefault(field, [])
         if not (first_index_only and indexes):
             indexes.append(index)
+        if len(problems) < MAX_EVENT_ERRORS:
+            problems.append({"event": index, "field": field, "message": message, **extra})
 
     for index, event in enumerate(events):
         if type(event) is not dict:
-            return _error(400, "Invalid event JSON")
+            detail = f"event {index} is a JSON {_json_type(event)}, not an object"
+            return _error(400, "Invalid event JSON", detail)
         get = event.get
 
         event_type = get("event_type")
         if event_type is None:
-            flag(missing, "event_type", index)
+            flag(missing, "event_type", index, "missing (required)")
         elif type(event_type) is not str or not event_type or event_type in RESERVED_EVENT_TYPES:
-            flag(invalid, "event_type", index)
+            flag(invalid, "event_type", index, _event_type_problem(event_type))
 
         has_id = False
         for field in _ID_FIELDS:
@@ -257,33 +390,44 @@ def validate_events(
             if value is None or value == "":
                 continue
             has_id = True
-            if type(value) is not str or _is_invalid_id(value):
-                flag(invalid, field, index)
+            if type(value) is not str:
+                flag(invalid, field, index, f"must be a string, not a JSON {_json_type(value)}")
+            elif _is_invalid_id(value):
+                flag(invalid, field, index, f"{_clip(value, 40)!r} is not a usable id")
             elif len(value) < min_id_length:
-                flag(short, field, index)
+                flag(
+                    short,
+                    field,
+                    index,
+                    f"{len(value)} characters long, shorter than the minimum of {min_id_length}",
+                    length=len(value),
+                    min_id_length=min_id_length,
+                )
         if not has_id:
-            # Which key the real API uses here is undocumented (http-api.md §3.2b); SDKs only take
-            # the union of the index lists, so one key is enough.
-            flag(missing, "user_id", index)
+            # Which key the real API uses here is undocumented; SDKs only take the union of the
+            # index lists, so one key is enough.
+            flag(missing, "user_id", index, "missing: an event needs a user_id or a device_id")
 
         for field in _INT_FIELDS:
             value = get(field)
             if value is not None and type(value) is not int:
-                flag(invalid, field, index)
+                flag(invalid, field, index, f"must be an integer, not a JSON {_json_type(value)}")
         for field in _NUMBER_FIELDS:
             value = get(field)
             if value is not None and type(value) is not float and type(value) is not int:
-                flag(invalid, field, index)
+                flag(invalid, field, index, f"must be a number, not a JSON {_json_type(value)}")
         for field in _OBJECT_FIELDS:
             value = get(field)
-            if value is not None and (
-                type(value) is not dict or _deeper_than(value, MAX_NESTING_DEPTH - 1)
-            ):
-                flag(invalid, field, index)
+            if value is None:
+                continue
+            if type(value) is not dict:
+                flag(invalid, field, index, f"must be an object, not a JSON {_json_type(value)}")
+            elif _deeper_than(value, MAX_NESTING_DEPTH - 1):
+                flag(invalid, field, index, f"nested deeper than {MAX_NESTING_DEPTH} levels")
 
     if not (missing or invalid or short):
         return None
-    # Several categories at once: include each map and use the first category's error (§7).
+    # Several categories at once: include each map and use the first category's error string.
     error = _ERR_MISSING if missing else _ERR_INVALID if invalid else _ERR_ID_LENGTH
     body: dict[str, Any] = {"code": 400, "error": error}
     if missing:
@@ -292,7 +436,16 @@ def validate_events(
         body["events_with_invalid_fields"] = invalid
     if short:
         body["events_with_invalid_id_lengths"] = short
+    body["event_errors"] = problems
     return body
+
+
+def _event_type_problem(value: Any) -> str:
+    if type(value) is not str:
+        return f"must be a string, not a JSON {_json_type(value)}"
+    if not value:
+        return "must not be empty"
+    return f"{value!r} is reserved for Amplitude"
 
 
 def _is_invalid_id(value: str) -> bool:
@@ -320,8 +473,11 @@ def _min_id_length(payload: dict[str, Any], rules: Rules) -> int:
     return rules.min_id_length
 
 
-def _error(code: int, error: str) -> dict[str, Any]:
-    return {"code": code, "error": error}
+def _error(code: int, error: str, detail: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"code": code, "error": error}
+    if detail is not None:
+        body["detail"] = detail
+    return body
 
 
 def _missing_field(field: str) -> dict[str, Any]:

@@ -23,6 +23,10 @@ def amplitude_collector() -> Iterator[Collector]:
     It accepts any API key, validates like the real API, and is stopped after the test. For
     other settings, build your own ``Collector(...)`` in a fixture of your own.
 
+    Clients a test left running and aimed at this collector are shut down before it stops
+    (what they still hold gets up to a second to arrive), so none of them later waits for a
+    server that is gone: not the next ``init()``, not the exit of the test run.
+
     Yields:
         The running collector.
     """
@@ -30,3 +34,13 @@ def amplitude_collector() -> Iterator[Collector]:
 
     with Collector() as collector:
         yield collector
+        _shut_down_clients_of(collector.url)
+
+
+def _shut_down_clients_of(url: str, timeout: float = 1.0) -> None:
+    """Shut down every live client whose ``serverUrl`` is on ``url``."""
+    from amplitude_legacy._lifecycle import live_clients
+
+    for client in live_clients():
+        if client.getOptions().server_url.startswith(url + "/"):
+            client.shutdown(timeout)

@@ -15,25 +15,7 @@ import pytest
 
 from amplitude_legacy._cli import main
 from amplitude_legacy.testing import Collector
-
-ROOT = Path(__file__).resolve().parents[2]
-API_KEY = "CLI_TEST_KEY_0123456789abcdef"
-
-MIDDLEWARE = """
-def drop_bots(payload, next):
-    if (payload.event.event_properties or {}).get("bot"):
-        return  # not calling next: the event is skipped
-    next(payload)
-
-
-def tag(payload, next):
-    payload.event.event_properties = {**(payload.event.event_properties or {}), "via": "cli"}
-    next(payload)
-
-
-def explode(payload, next):
-    raise RuntimeError("middleware bug")
-"""
+from tests.cli.conftest import API_KEY, MIDDLEWARE, ROOT, run_module
 
 
 def line(event_type: str, user: str = "user-0001", **fields: Any) -> str:
@@ -49,14 +31,6 @@ def write_lines(tmp_path: Path, *lines: str) -> str:
 def summary(out: str) -> dict[str, str]:
     rows = [row for row in out.strip().splitlines() if ": " in row and not row.startswith("line ")]
     return dict(row.split(": ", 1) for row in rows)
-
-
-@pytest.fixture
-def middleware_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """A module of middleware on sys.path: ``cli_test_middleware``."""
-    (tmp_path / "cli_test_middleware.py").write_text(MIDDLEWARE, encoding="utf-8")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    return "cli_test_middleware"
 
 
 def send_args(collector: Collector, path: str, *extra: str) -> List[str]:
@@ -214,7 +188,7 @@ def test_send_shows_a_bar_on_a_terminal_and_lines_otherwise(
         (["send", "FILE"], "no API key"),
         (["send", "FILE", "--api-key", "k", "--middleware", "nocolon"], "MODULE:FUNCTION"),
         (["send", "FILE", "--api-key", "k", "--middleware", "no_such_mod_xyz:f"], "cannot import"),
-        (["send", "FILE", "--api-key", "k", "--server-url", "ftp://x"], "serverUrl"),
+        (["send", "FILE", "--api-key", "k", "--server-url", "ftp://x"], "--server-url: must be"),
         (["send", "missing.jsonl", "--api-key", "k"], "cannot read missing.jsonl"),
         (["check", "missing.jsonl"], "cannot read missing.jsonl"),
         (["send"], "required"),
@@ -260,7 +234,8 @@ def test_check_reports_each_problem_with_its_line(
     assert "line 4: user_id: shorter than 5 characters" in out
     assert "line 5: event_type: '[Amplitude] Revenue' is reserved for Amplitude" in out
     assert "line 6: not a JSON object (got an array)" in out
-    assert 'line 7: time: invalid value "yesterday"' in out
+    # logEvent's own type check (the same words the client gives), before the API's rule
+    assert "line 7: time: Invalid event: time must be an integer" in out
     assert "line 8: event: encodes to" in out and "1,000,000-byte request limit" in out
     assert "line 9: user_id: Invalid event: expected at least one of" in out
     result = summary(out)
@@ -304,23 +279,7 @@ def test_send_as_a_real_process(amplitude_collector: Collector, tmp_path: Path) 
     """python -m amplitude_legacy send: events reach the collector, summary on stdout, and no
     carriage returns on a non-terminal stderr."""
     path = write_lines(tmp_path, *(line("proc", f"user-{i:04d}") for i in range(20)), "oops")
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "AMPLITUDE_API_KEY": API_KEY}
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "amplitude_legacy",
-            "send",
-            path,
-            "--server-url",
-            amplitude_collector.http_api_url,
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=30,
-        check=False,
-    )
+    proc = run_module("send", path, "--server-url", amplitude_collector.http_api_url)
     assert proc.returncode == 1, proc.stderr
     result = summary(proc.stdout)
     assert result["read"] == "20" and result["sent"] == "20" and result["malformed lines"] == "1"

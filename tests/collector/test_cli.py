@@ -81,17 +81,33 @@ def post(url: str, data: bytes) -> Dict[str, Any]:
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_cli_serves_prints_events_and_stops_cleanly(tmp_path: Path, sig: signal.Signals) -> None:
-    """The CLI prints its URLs and one line per accepted event, and stops cleanly on a signal."""
+    """The CLI prints its URLs, one line per stored event, absorbed copies, and stops cleanly."""
     with running("--store", str(tmp_path / "store.jsonl")) as (proc, lines):
         match = BANNER.match(lines.next())
         assert match, "unexpected banner"
+        assert lines.next() == f"Live event debugger: {match.group(1)}/"
         answer = post(match.group(1) + "/2/httpapi", body(event(0, device_id="device-0000")))
         assert (answer["code"], answer["events_ingested"]) == (200, 1)
         assert lines.next() == (
             "/2/httpapi test_event user_id=user-0000 device_id=device-0000 insert_id=insert-0000"
         )
+        # The same event again (a retry): acknowledged, absorbed and counted, not stored.
+        answer = post(match.group(1) + "/2/httpapi", body(event(0, device_id="device-0000")))
+        assert (answer["code"], answer["events_ingested"]) == (200, 1)
+        assert lines.next() == (
+            "collector absorbed 1 duplicate event(s) on /2/httpapi: insert_id insert-0000"
+        )
+        # A refused request is printed with the reason.
+        with pytest.raises(urllib.error.HTTPError):
+            post(match.group(1) + "/2/httpapi", body(event(1, user_id="abc")))
+        assert lines.next() == (
+            "collector answered 400 to POST /2/httpapi: Invalid id length for user_id or device_id"
+            " (event 0 user_id: 3 characters long, shorter than the minimum of 5)"
+        )
         proc.send_signal(sig)
-        assert lines.next() == "Collector stopped: 1 events accepted in 1 requests."
+        assert lines.next() == (
+            "Collector stopped: 1 events accepted in 3 requests (1 duplicates absorbed)."
+        )
         assert proc.wait(timeout=10) == 0
     stored = (tmp_path / "store.jsonl").read_text("utf-8").splitlines()
     assert [json.loads(line) for line in stored] == [event(0, device_id="device-0000")]
@@ -99,14 +115,16 @@ def test_cli_serves_prints_events_and_stops_cleanly(tmp_path: Path, sig: signal.
 
 def test_cli_quiet_and_fail_rate() -> None:
     """--quiet prints no event lines and --fail-rate 1 answers 503."""
-    with running("--quiet", "--fail-rate", "1") as (proc, lines):
+    with running("--quiet", "--fail-rate", "1", "--no-ui") as (proc, lines):
         match = BANNER.match(lines.next())
         assert match, "unexpected banner"
         with pytest.raises(urllib.error.HTTPError) as failure:
             post(match.group(1) + "/batch", body(event(0)))
         assert failure.value.code == 503
         proc.terminate()
-        assert lines.next() == "Collector stopped: 0 events accepted in 1 requests."
+        assert lines.next() == (
+            "Collector stopped: 0 events accepted in 1 requests (0 duplicates absorbed)."
+        )
         assert proc.wait(timeout=10) == 0
 
 
@@ -126,3 +144,14 @@ def test_cli_parser_defaults() -> None:
     assert (args.store, args.quiet, args.api_keys, args.eps_threshold) == (None, False, None, None)
     args = build_parser().parse_args(["--latency-ms", "250", "--api-key", "a", "--api-key", "b"])
     assert (args.latency_ms, args.api_keys) == (250.0, ["a", "b"])
+    assert (args.keep, args.max_connections, args.ui) == (1000, 256, True)
+    assert build_parser().parse_args(["--keep", "all"]).keep is None
+    assert build_parser().parse_args(["--keep", "0"]).keep == 0
+
+
+@pytest.mark.parametrize("value", ["-1", "many"])
+def test_cli_refuses_a_bad_keep(value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """--keep takes a count >= 0 or 'all'; anything else is a usage error naming the flag."""
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--keep", value])
+    assert "--keep" in capsys.readouterr().err

@@ -108,7 +108,12 @@ def test_declared_body_far_over_the_limit_is_refused_unread() -> None:
             received = read_to_eof(sock)
         assert received.startswith(b"HTTP/1.1 413 ")
         assert b"Connection: close" in received
-        assert received.endswith(b'{"code":413,"error":"Payload too large"}')
+        rest = received.partition(b"\r\n\r\n")[2]
+        assert json.loads(rest) == {
+            "code": 413,
+            "error": "Payload too large",
+            "detail": "Content-Length 99999999 is far over the limit",
+        }
 
 
 def test_malformed_request_line_gets_json_error(amplitude_collector: Collector) -> None:

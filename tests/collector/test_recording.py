@@ -15,6 +15,7 @@ import pytest
 
 import amplitude_legacy.testing as testing
 from amplitude_legacy.testing import CapturedRequest, Collector, Reply
+from amplitude_legacy.testing._dedup import Deduplicator
 from amplitude_legacy.testing._ratelimit import RateLimiter
 
 from ._http import JSON_HEADERS, body, event, send, send_json
@@ -42,22 +43,82 @@ def test_captured_request_fields(amplitude_collector: Collector) -> None:
         first.status = 500  # type: ignore[misc]
 
 
-def test_events_keep_duplicates_in_arrival_order(amplitude_collector: Collector) -> None:
-    """events keeps every accepted event, duplicates included; duplicates() names them once."""
+def test_events_hold_each_event_once(amplitude_collector: Collector) -> None:
+    """Copies of a stored insert_id are answered 200, absorbed and counted, not stored twice."""
     send(amplitude_collector, body(event(0), event(1)))
-    send(amplitude_collector, body(event(1), event(2), event(0)))
-    send(amplitude_collector, body(event(0), event(3, insert_id=None)))
+    answer = send_json(amplitude_collector, body(event(1), event(2), event(0)))
+    assert answer["events_ingested"] == 3  # absorbed copies are acknowledged like the real API
+    send(amplitude_collector, body(event(0), event(3, insert_id=None), event(4, insert_id=None)))
     ids = [e.get("insert_id") for e in amplitude_collector.events]
-    assert ids == [
-        "insert-0000",
-        "insert-0001",
-        "insert-0001",
-        "insert-0002",
-        "insert-0000",
-        "insert-0000",
-        None,
-    ]
+    assert ids == ["insert-0000", "insert-0001", "insert-0002", None, None]
+    assert amplitude_collector.duplicates_absorbed == 3
     assert amplitude_collector.duplicates() == ["insert-0000", "insert-0001"]
+
+
+def test_dedup_key_is_project_device_or_user_and_insert_id(amplitude_collector: Collector) -> None:
+    """The same insert_id on another device, user or API key, or inside one request, is exact."""
+    same = "insert-same"
+    send(amplitude_collector, body(event(0, insert_id=same, device_id="device-a")))
+    send(amplitude_collector, body(event(1, insert_id=same, device_id="device-b")))
+    send(amplitude_collector, body(event(2, insert_id=same, device_id="device-a"), api_key="k2"))
+    send(amplitude_collector, body(event(3, insert_id=same), event(3, insert_id=same)))
+    # The device decides when there is one: another user on device-a is still a copy.
+    send(amplitude_collector, body(event(4, insert_id=same, device_id="device-a")))
+    assert [e["user_id"] for e in amplitude_collector.events] == [
+        "user-0000",
+        "user-0001",
+        "user-0002",
+        "user-0003",
+    ]
+    assert amplitude_collector.duplicates_absorbed == 2
+    assert amplitude_collector.duplicates() == [same]
+
+
+def test_store_and_on_accept_get_stored_events_only(tmp_path: Path) -> None:
+    """The JSONL store and on_accept see each event once, like events."""
+    seen: List[str] = []
+    store = tmp_path / "events.jsonl"
+    with Collector(
+        store=store, on_accept=lambda path, es: seen.extend(e["insert_id"] for e in es)
+    ) as c:
+        send(c, body(event(0), event(1)))
+        send(c, body(event(1), event(2)))
+    assert seen == ["insert-0000", "insert-0001", "insert-0002"]
+    assert len(store.read_text("utf-8").splitlines()) == 3
+
+
+def test_dedup_window_zero_stores_every_copy() -> None:
+    """dedup_window=0 turns deduplication off: every accepted copy is stored."""
+    with Collector(dedup_window=0) as collector:
+        send(collector, body(event(0), event(0)))
+        assert len(collector.events) == 2
+        assert (collector.duplicates_absorbed, collector.duplicates()) == (0, [])
+
+
+def test_reset_forgets_what_was_stored(amplitude_collector: Collector) -> None:
+    """After reset() an event sent again is stored again and the absorbed count restarts."""
+    send(amplitude_collector, body(event(0), event(0)))
+    assert amplitude_collector.duplicates_absorbed == 1
+    amplitude_collector.reset()
+    send(amplitude_collector, body(event(0)))
+    assert (len(amplitude_collector.events), amplitude_collector.duplicates_absorbed) == (1, 0)
+
+
+def test_deduplicator_window_and_capacity() -> None:
+    """Copies are absorbed within the window only, and capacity forgets the oldest keys."""
+    dedup = Deduplicator(window=10.0)
+    first = [event(0), event(1)]
+    assert dedup.admit("k", first, now=100.0) == (first, [])
+    assert dedup.admit("k", [event(0)], now=109.9) == ([], [event(0)])
+    # The absorbed copy did not extend the window: at 110 the key is forgotten.
+    assert dedup.admit("k", [event(0)], now=110.0) == ([event(0)], [])
+    assert dedup.admit("other", [event(1)], now=110.0) == ([event(1)], [])
+    bounded = Deduplicator(window=10.0, capacity=2)
+    bounded.admit("k", [event(0), event(1), event(2)], now=0.0)
+    assert len(bounded) == 2
+    assert bounded.admit("k", [event(0), event(2)], now=1.0) == ([event(0)], [event(2)])
+    bounded.clear()
+    assert len(bounded) == 0
 
 
 def test_records_are_copies(amplitude_collector: Collector) -> None:

@@ -147,13 +147,15 @@ def test_drop_delay(amplitude_collector: Collector) -> None:
 
 
 def test_accept_then_drop_ingests_and_a_retry_duplicates(amplitude_collector: Collector) -> None:
-    """AcceptThenDrop ingests the events but never answers; a retry shows up in duplicates()."""
+    """AcceptThenDrop ingests the events but never answers; a retry is absorbed as duplicates."""
     amplitude_collector.script(AcceptThenDrop())
     data = body(event(0), event(1))
     with pytest.raises(NO_ANSWER):
         send(amplitude_collector, data)
     assert len(amplitude_collector.events) == 2
     assert send_json(amplitude_collector, data)["events_ingested"] == 2
+    assert len(amplitude_collector.events) == 2
+    assert amplitude_collector.duplicates_absorbed == 2
     assert amplitude_collector.duplicates() == ["insert-0000", "insert-0001"]
     assert statuses(amplitude_collector) == [0, 200]
 

@@ -1,4 +1,4 @@
-"""Validation over real HTTP, in the order and with the bodies of http-api.md §7."""
+"""Validation over real HTTP, in the real API's order and with its bodies."""
 
 from __future__ import annotations
 
@@ -51,6 +51,11 @@ def rejected(collector: Collector, data: bytes, **kwargs: Any) -> Dict[str, Any]
     assert answer["code"] == 400, answer
     assert len(collector.events) == before
     return dict(answer)
+
+
+def amplitude_part(answer: Dict[str, Any]) -> Dict[str, Any]:
+    """The body without the collector's own explanations (``detail``, ``event_errors``)."""
+    return {k: v for k, v in answer.items() if k not in ("detail", "event_errors")}
 
 
 def test_success_body(amplitude_collector: Collector) -> None:
@@ -124,7 +129,9 @@ def test_gzip_body(amplitude_collector: Collector) -> None:
 def test_corrupt_or_truncated_gzip(amplitude_collector: Collector, raw: bytes) -> None:
     """A body that does not inflate is invalid."""
     headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
-    assert rejected(amplitude_collector, raw, headers=headers) == INVALID_JSON
+    answer = rejected(amplitude_collector, raw, headers=headers)
+    assert amplitude_part(answer) == INVALID_JSON
+    assert "does not inflate" in answer["detail"]
 
 
 def test_empty_body(amplitude_collector: Collector) -> None:
@@ -148,10 +155,18 @@ def test_content_type_required(amplitude_collector: Collector, headers: Dict[str
     assert answer == {"code": 400, "error": "Invalid Content-Type: expected application/json"}
 
 
-@pytest.mark.parametrize("raw", [b"{", b"\xff\xfe\x00", b"[1, 2]", b'"text"'])
-def test_invalid_json(amplitude_collector: Collector, raw: bytes) -> None:
-    """A body that is not a JSON object gets 400 "Invalid JSON request body"."""
-    assert rejected(amplitude_collector, raw) == INVALID_JSON
+@pytest.mark.parametrize(
+    ("raw", "detail"),
+    [
+        (b"{", "Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"),
+        (b"\xff\xfe\x00", "the body is not UTF-8: byte 0xff at offset 0"),
+        (b"[1, 2]", "the body is a JSON array; expected an object with api_key and events"),
+        (b'"text"', "the body is a JSON string; expected an object with api_key and events"),
+    ],
+)
+def test_invalid_json(amplitude_collector: Collector, raw: bytes, detail: str) -> None:
+    """A body that is not a JSON object gets 400 "Invalid JSON request body" and says why."""
+    assert rejected(amplitude_collector, raw) == {**INVALID_JSON, "detail": detail}
 
 
 @pytest.mark.parametrize(
@@ -184,14 +199,18 @@ def test_any_api_key_by_default(amplitude_collector: Collector) -> None:
 
 def test_too_many_events(small: Collector) -> None:
     """More than max_events events get 413 and nothing is ingested."""
-    assert send_json(small, body(*(event(i) for i in range(4)))) == TOO_LARGE
+    assert send_json(small, body(*(event(i) for i in range(4)))) == {
+        **TOO_LARGE,
+        "detail": "4 events; at most 3",
+    }
     assert small.events == []
     assert send_json(small, body(*(event(i) for i in range(3))))["events_ingested"] == 3
 
 
 def test_default_event_limit_is_2000(amplitude_collector: Collector) -> None:
     """The default limit is the real API's 2000 events per request."""
-    assert send_json(amplitude_collector, body(*[event(0)] * 2001), path="/batch") == TOO_LARGE
+    answer = send_json(amplitude_collector, body(*[event(0)] * 2001), path="/batch")
+    assert amplitude_part(answer) == TOO_LARGE
     assert send_json(amplitude_collector, body(*[event(0)] * 2000))["events_ingested"] == 2000
 
 
@@ -212,7 +231,11 @@ def test_empty_events_array_refused_when_configured() -> None:
 def test_event_not_an_object(amplitude_collector: Collector) -> None:
     """An element of events that is not an object gets 400 "Invalid event JSON"."""
     answer = rejected(amplitude_collector, body(event(0), "oops"))  # type: ignore[arg-type]
-    assert answer == {"code": 400, "error": "Invalid event JSON"}
+    assert answer == {
+        "code": 400,
+        "error": "Invalid event JSON",
+        "detail": "event 1 is a JSON string, not an object",
+    }
 
 
 def test_every_offending_index_is_listed(amplitude_collector: Collector) -> None:
@@ -228,20 +251,32 @@ def test_every_offending_index_is_listed(amplitude_collector: Collector) -> None
         event(7, user_id=None, device_id=""),
     ]
     answer = rejected(amplitude_collector, body(*events))
-    assert answer == {
+    assert amplitude_part(answer) == {
         "code": 400,
         "error": "Request missing required field",
         "events_with_missing_fields": {"event_type": [1, 4], "user_id": [2, 7]},
         "events_with_invalid_fields": {"user_id": [3], "time": [6]},
         "events_with_invalid_id_lengths": {"device_id": [4], "user_id": [5]},
     }
+    assert [(e["event"], e["field"], e["message"]) for e in answer["event_errors"]] == [
+        (1, "event_type", "missing (required)"),
+        (2, "user_id", "missing: an event needs a user_id or a device_id"),
+        (3, "user_id", "'null' is not a usable id"),
+        (4, "event_type", "missing (required)"),
+        (4, "device_id", "3 characters long, shorter than the minimum of 5"),
+        (5, "user_id", "3 characters long, shorter than the minimum of 5"),
+        (6, "time", "must be an integer, not a JSON string"),
+        (7, "user_id", "missing: an event needs a user_id or a device_id"),
+    ]
 
 
 def test_first_index_only() -> None:
     """With first_index_only each field lists only its first offending index."""
     with Collector(first_index_only=True) as collector:
         events = [event(0, time="x"), event(1), event(2, time=1.5), event(3, event_type=None)]
-        assert rejected(collector, body(*events)) == {
+        answer = rejected(collector, body(*events))
+        assert [e["event"] for e in answer["event_errors"]] == [0, 2, 3]  # all, for people
+        assert amplitude_part(answer) == {
             "code": 400,
             "error": "Request missing required field",
             "events_with_missing_fields": {"event_type": [3]},
@@ -252,7 +287,7 @@ def test_first_index_only() -> None:
 def test_invalid_fields_error_string(amplitude_collector: Collector) -> None:
     """Invalid values alone give "Invalid field values on some events"."""
     answer = rejected(amplitude_collector, body(event(0), event(1, time=1.5)))
-    assert answer == {
+    assert amplitude_part(answer) == {
         "code": 400,
         "error": "Invalid field values on some events",
         "events_with_invalid_fields": {"time": [1]},
@@ -266,7 +301,35 @@ def test_short_id_even_with_the_other_id(amplitude_collector: Collector) -> None
         "code": 400,
         "error": "Invalid id length for user_id or device_id",
         "events_with_invalid_id_lengths": {"user_id": [0]},
+        "event_errors": [
+            {
+                "event": 0,
+                "field": "user_id",
+                "message": "4 characters long, shorter than the minimum of 5",
+                "length": 4,
+                "min_id_length": 5,
+            }
+        ],
     }
+
+
+def test_short_id_is_explained_in_the_log(
+    amplitude_collector: Collector, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The collector's log line names the event, field, length and minimum; the key is masked."""
+    api_key = "6eaecc157d0ff5a58c0b0d6df54307be"
+    data = body(event(0), event(1, device_id="ab"), api_key=api_key, options={"min_id_length": 3})
+    rejected(amplitude_collector, data)
+    [record] = [r for r in caplog.records if r.name == "amplitude_legacy.testing"]
+    assert record.getMessage() == (
+        "collector answered 400 to POST /2/httpapi: Invalid id length for user_id or device_id"
+        " (event 1 device_id: 2 characters long, shorter than the minimum of 3)"
+    )
+    assert rejected(amplitude_collector, data)["event_errors"][0]["min_id_length"] == 3
+    with Collector(api_keys=["good-key"]) as strict:
+        rejected(strict, body(event(0), api_key=api_key))
+    assert api_key not in caplog.text
+    assert "Invalid API key: ****07be" in caplog.text
 
 
 def test_min_id_length_option(amplitude_collector: Collector) -> None:
@@ -295,7 +358,7 @@ def test_invalid_ids(amplitude_collector: Collector, field: str, value: Any) -> 
 
 
 def test_every_listed_invalid_id_is_present() -> None:
-    """The invalid-id list is exactly the one of http-api.md §1.5."""
+    """The invalid-id list is exactly the documented one."""
     assert {
         "anonymous",
         "nil",

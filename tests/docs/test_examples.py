@@ -28,7 +28,7 @@ EXPECTED: Dict[str, List[str]] = {
     "webapp_flask.py": [
         "No AMPLITUDE_API_KEY: sending to the bundled collector at http://127.0.0.1:",
         "delivered: 3, pending: 0",
-        "health-check events filtered: 3",
+        "health-check events: 0",
         "collector received: Request Handled route=/ request_id=req-0001",
         "collector received: Signed Up route=/signup request_id=req-0002",
     ],

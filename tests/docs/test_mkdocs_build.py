@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -43,3 +44,30 @@ def test_mkdocs_build_strict(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, f"mkdocs build --strict failed:\n{done.stdout}\n{done.stderr}"
     assert (tmp_path / "site" / "reference" / "index.html").exists()
+    reference_page_is_clean(tmp_path / "site" / "reference" / "index.html")
+
+
+def reference_page_is_clean(page: Path) -> None:
+    """The API reference shows no reST markup literally (``The hierarchy::``), and its table of
+    contents lists each section once: the module a ``:::`` block renders adds no second entry
+    next to the section heading above it."""
+    html = page.read_text(encoding="utf-8")
+    assert "::</p>" not in html, "reST '::' shown literally in the API reference"
+    start = html.index('class="md-nav md-nav--secondary"')
+    depth, end = 1, start
+    for tag in re.finditer(r"<nav\b|</nav>", html[start:]):  # the whole TOC, nested navs too
+        depth += 1 if tag.group() == "<nav" else -1
+        if depth == 0:
+            end = start + tag.end()
+            break
+    spans = re.findall(
+        r'class="md-nav__link">\s*<span class="md-ellipsis">(.*?)</span>', html[start:end], re.S
+    )
+    labels = [" ".join(re.sub(r"<[^>]+>", "", span).split()) for span in spans]
+    reference = (ROOT / "docs" / "reference.md").read_text(encoding="utf-8")
+    modules = re.findall(r"^::: ([\w.]+)$", reference, re.MULTILINE)
+    assert modules and labels
+    for module in modules:
+        names = {module, module.rsplit(".", 1)[-1]}
+        entries = [label for label in labels if label in names]
+        assert len(entries) <= 1, f"{module} is in the TOC more than once: {entries}"

@@ -17,11 +17,11 @@ import textwrap
 from collections import Counter
 from pathlib import Path
 
+import gevent  # noqa: F401  # in the test extra: missing means a broken install, loudly
 import pytest
 
 from amplitude_legacy.testing import Collector
 
-pytest.importorskip("gevent", reason="gevent is not installed (pip install gevent)")
 pytestmark = pytest.mark.timeout(15)
 
 #: From the end of the imports to the end of the exit hooks, the child must take less than

@@ -8,8 +8,6 @@ import types
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
-import pytest
-
 from amplitude_legacy.testing import Collector
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "migration.md"
@@ -43,7 +41,6 @@ def test_migration_guide_has_a_snippet_per_step() -> None:
 
 def test_migration_guide_snippets_run(amplitude_collector: Collector) -> None:
     """Each snippet runs in order in one namespace, with SERVER_URL set to the collector."""
-    pytest.importorskip("amplitude")
     module = types.ModuleType("migration_doc")
     namespace: Dict[str, Any] = module.__dict__
     namespace.update(SERVER_URL=amplitude_collector.http_api_url, COLLECTOR=amplitude_collector)

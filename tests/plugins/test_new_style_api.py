@@ -68,7 +68,8 @@ def test_track_accepts_official_base_event(
     make: MakeClient, amplitude_collector: Collector
 ) -> None:
     """An official amplitude.BaseEvent can be tracked on our client unchanged."""
-    amplitude = pytest.importorskip("amplitude")
+    import amplitude  # type: ignore[import-untyped]
+
     BaseEvent, EventOptions = amplitude.BaseEvent, amplitude.EventOptions
     event = BaseEvent("Checkout", user_id="user-0003", event_properties={"n": 2}, price=9.5)
     make().track(event, None, EventOptions(app_version="3.1.0")).result(2)

@@ -6,18 +6,17 @@ import logging
 import threading
 from typing import Any, Callable, Dict, Iterator, List, Tuple
 
+import amplitude  # type: ignore[import-untyped]
 import pytest
 
-amplitude = pytest.importorskip("amplitude")
-
-from amplitude_legacy import Event, MiddlewarePayload  # noqa: E402
-from amplitude_legacy.plugins import (  # noqa: E402
+from amplitude_legacy import Event, MiddlewarePayload
+from amplitude_legacy.plugins import (
     MiddlewarePlugin,
     from_official_event,
     to_official_event,
 )
-from amplitude_legacy.testing import Collector  # noqa: E402
-from tests.plugins import flush_official, official_factory  # noqa: E402
+from amplitude_legacy.testing import Collector
+from tests.plugins import flush_official, official_factory
 
 MakeOfficial = Callable[..., Any]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, Iterator, List
 
+import amplitude  # type: ignore[import-untyped]
 import pytest
 
 from amplitude_legacy import DropReason, Options, OptionsError, Status
@@ -15,8 +16,6 @@ from amplitude_legacy.plugins import (
 )
 from amplitude_legacy.testing import Collector
 from tests.plugins import API_KEY
-
-amplitude = pytest.importorskip("amplitude")
 
 
 @pytest.mark.parametrize(

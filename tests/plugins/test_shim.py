@@ -20,7 +20,6 @@ MakeShim = Callable[..., LegacyClient]
 
 @pytest.fixture
 def make_shim(amplitude_collector: Collector) -> Iterator[MakeShim]:
-    pytest.importorskip("amplitude")
     clients: List[LegacyClient] = []
 
     def make(options: Any = None, **kwargs: Any) -> LegacyClient:
@@ -170,7 +169,6 @@ def test_flush_opt_out_and_shutdown(make_shim: MakeShim, amplitude_collector: Co
 
 def test_shutdown_ends_the_official_consumer_thread(amplitude_collector: Collector) -> None:
     """shutdown() wakes the official SDK's sleeping non-daemon thread, so exit is not delayed."""
-    pytest.importorskip("amplitude")
     before = set(threading.enumerate())
     opts = {"serverUrl": amplitude_collector.http_api_url, "uploadIntervalInSec": 60}
     client = LegacyClient(API_KEY, opts)
@@ -185,7 +183,6 @@ def test_shutdown_ends_the_official_consumer_thread(amplitude_collector: Collect
 
 def test_context_manager_shuts_down(amplitude_collector: Collector) -> None:
     """``with LegacyClient(...)`` flushes and shuts the official client down on exit."""
-    pytest.importorskip("amplitude")
     opts = {"serverUrl": amplitude_collector.http_api_url, "uploadIntervalInSec": 5}
     with LegacyClient(API_KEY, opts) as client:
         future = client.logEvent({"event_type": "E", "user_id": "user-0001"})

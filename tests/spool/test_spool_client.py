@@ -31,6 +31,7 @@ def event(i: int) -> dict[str, Any]:
 def assert_exactly_once(collector: Collector, n: int) -> None:
     ids = Counter(e["insert_id"] for e in collector.events)
     assert len(ids) == n and set(ids.values()) == {1}
+    assert collector.duplicates_absorbed == 0  # sent once, not merely stored once
     assert sorted(e["event_properties"]["i"] for e in collector.events) == list(range(n))
 
 
@@ -98,7 +99,7 @@ def test_permanent_failures_are_never_spooled(collector: Collector, tmp_path: Pa
         assert client.logEvent(event(0)).result(5).reason == "invalid"
         assert client.stats().spooled == 0
         assert client.getOptions().spool_path is not None
-        assert client._worker.spool is not None and client._worker.spool.count() == 0
+        assert client._worker.keeper.spool.count() == 0
     finally:
         client.shutdown(2)
 
@@ -147,7 +148,7 @@ def test_always_mode_acks_delivered_events(collector: Collector, tmp_path: Path)
     try:
         futures = [client.logEvent(event(i)) for i in range(20)]
         assert all(f.result(5).status is Status.SUCCESS for f in futures)
-        assert client._worker.spool is not None and client._worker.spool.count() == 0
+        assert client._worker.keeper.spool.count() == 0
     finally:
         client.shutdown(2)
 
@@ -201,7 +202,7 @@ def test_retry_class_deliveries_leave_the_spool(collector: Collector, tmp_path: 
     try:
         futures = [client.logEvent(event(i)) for i in range(5)]
         assert all(f.result(5).status is Status.SUCCESS for f in futures)
-        assert client._worker.spool is not None and client._worker.spool.count() == 0
+        assert client._worker.keeper.spool.count() == 0
     finally:
         client.shutdown(2)
 
@@ -261,3 +262,27 @@ def test_no_busy_wait_while_a_retry_is_scheduled(collector: Collector, tmp_path:
         assert spent < 0.5 * (time.monotonic() - wall_before)
     finally:
         client.shutdown(2)
+
+
+def test_write_ahead_into_a_full_spool_reports_what_it_evicted(tmp_path: Path) -> None:
+    """spoolMode=always, spool full: the older events it evicts are counted and go to onDrop."""
+    from amplitude_legacy._event import Event
+    from amplitude_legacy._keeper import SpoolKeeper
+    from amplitude_legacy._outcomes import Reporter
+    from amplitude_legacy._spool import Spool
+    from amplitude_legacy._stats import Counters, DropLog
+
+    spool = Spool(str(tmp_path / "full.spool"), mode="always", max_events=5)
+    spool.put(
+        [b'{"event_type":"old","user_id":"user-0001","insert_id":"%d"}' % i for i in range(5)]
+    )
+    counters, dropped = Counters(), []
+    keeper = SpoolKeeper(spool, counters)
+    reporter = Reporter(counters, DropLog(), lambda events, reason, r: dropped.append(
+        ([e["insert_id"] for e in events], reason)), keeper)  # fmt: skip
+    keeper.report_lost = reporter.lost_in_spool
+    for n in range(3):
+        assert keeper.write_ahead(Event(event_type="new", user_id="user-0002", insert_id=f"n{n}"))
+    assert counters.dropped == {"spool_full": 3}
+    assert dropped == [(["0"], "spool_full"), (["1"], "spool_full"), (["2"], "spool_full")]
+    spool.close()

@@ -62,9 +62,7 @@ def options_in_effect(client: NodeClient) -> int:
     timeouts: Sequence[float] = options.retry_timeouts
     legacy: Dict[str, Any] = options.to_legacy_dict()
     assert url and legacy and timeouts is not None
-    # dataclasses-json adds from_dict/to_dict at run time, invisibly to mypy: ignored until
-    # Options declares them (then strict mypy flags this ignore as unused).
-    same: Options = Options.from_dict({"maxCachedEvents": 20000})  # type: ignore[attr-defined]
+    same: Options = Options.from_dict({"maxCachedEvents": 20000})
     return options.max_cached_events + same.max_cached_events
 
 
@@ -217,6 +215,14 @@ def scripted_collector() -> List[CapturedRequest]:
         assert duplicates == [] and collector.batch_url.endswith("/batch")
         collector.reset()
         return collector.wait_for_requests(0, timeout=1)
+
+
+def bounded_collector_with_debugger() -> Dict[str, Any]:
+    """keep, max_connections, the debugger, and the counts."""
+    with Collector(keep=100, max_connections=8, ui=True, dedup_window=0) as collector:
+        absorbed: int = collector.duplicates_absorbed
+        assert absorbed == 0 and collector.ui_url.endswith("/")
+        return collector.counts()
 
 
 # docs/migration.md and examples/migration.py: the plugin API on the same client.

@@ -316,7 +316,7 @@ def test_dict_with_too_many_keys_rejected(warnings: pytest.LogCaptureFixture) ->
     over = {f"k{i}": i for i in range(MAX_PROPERTY_KEYS + 1)}
     assert user_props(Identify().set("a", at_limit)) == {"$set": {"a": at_limit}}
     assert user_props(Identify().set("a", over)) == {}
-    assert "Too many properties" in warnings.text
+    assert "too many properties" in warnings.text
 
 
 def test_none_value_rejected_without_raising(warnings: pytest.LogCaptureFixture) -> None:
@@ -418,3 +418,92 @@ def test_camel_case_aliases() -> None:
     }
     for camel, snake in pairs.items():
         assert getattr(Identify, camel) is getattr(Identify, snake)
+
+
+# --- values the API cannot take: logged and ignored, never raised ---------------------------
+
+
+def nested(levels: int) -> dict[str, Any]:
+    """A dict nesting ``levels`` levels of dicts (built without recursion)."""
+    value: dict[str, Any] = {"leaf": 1}
+    for _ in range(levels - 1):
+        value = {"n": value}
+    return value
+
+
+def self_referencing_list() -> list[Any]:
+    loop: list[Any] = ["x"]
+    loop.append({"back": loop})
+    return loop
+
+
+def self_referencing_dict() -> dict[str, Any]:
+    loop: dict[str, Any] = {}
+    loop["me"] = loop
+    return loop
+
+
+UNSENDABLE = {
+    "self-referencing list": self_referencing_list,
+    "self-referencing dict": self_referencing_dict,
+    "5000 levels deep": lambda: nested(5000),
+    "NaN": lambda: float("nan"),
+    "infinity inside a dict": lambda: {"x": float("inf")},
+    "bytes": lambda: {"x": b"raw"},
+    "a set inside a list": lambda: [{"x": {1, 2}}],
+}
+VALUE_OPERATIONS = ["set", "set_once", "append", "prepend", "pre_insert", "post_insert", "remove"]
+
+
+@pytest.mark.parametrize("op", [*VALUE_OPERATIONS, "set_group"])
+@pytest.mark.parametrize("kind", list(UNSENDABLE))
+def test_unsendable_values_are_logged_and_ignored(
+    op: str, kind: str, warnings: pytest.LogCaptureFixture
+) -> None:
+    """Self-referencing, too deep or non-JSON values never raise: a warning names the
+    property, the value is ignored, and the name stays usable."""
+    idf = Identify()
+    assert getattr(idf, op)("prop", UNSENDABLE[kind]()) is idf
+    assert idf.properties == {} and idf.groups == {} and not idf.is_valid()
+    assert "'prop'" in warnings.text
+    assert user_props(idf.set("prop", 1)) == {"$set": {"prop": 1}}
+
+
+def test_add_refuses_non_finite_numbers(warnings: pytest.LogCaptureFixture) -> None:
+    """add(nan) / add(inf) are ignored with a warning: JSON has no such numbers."""
+    assert user_props(Identify().add("a", float("nan")).add("b", float("inf"))) == {}
+    assert warnings.text.count("$add needs a") == 2
+
+
+def test_nesting_limit_is_the_apis() -> None:
+    """A value may nest as deep as the API accepts in user_properties (40 levels counting the
+    operation map and the property map), and no deeper; the collector's validation agrees."""
+    from amplitude_legacy.testing._validation import validate_events
+
+    deepest_ok = Identify().set("p", nested(38)).identify_user("user-0001")
+    assert user_props(Identify().set("p", nested(38))) != {}
+    assert validate_events([deepest_ok]) is None
+    assert user_props(Identify().set("p", nested(39))) == {}
+    too_deep = {"event_type": "$identify", "user_id": "user-0001",
+                "user_properties": {"$set": {"p": nested(39)}}}  # fmt: skip
+    assert validate_events([too_deep]) is not None
+    assert user_props(Identify().set("p", [nested(37)])) != {}
+    assert user_props(Identify().set("p", [nested(38)])) == {}
+
+
+def test_legacy_group_event_built_for_an_empty_identify_is_skipped(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """legacy_identify_event returns None (and logs an error) when the event would carry no
+    operation: an empty builder, or a group identify with only non-group operations."""
+    from amplitude_legacy._identify import legacy_identify_event
+
+    caplog.set_level(logging.ERROR, logger=LOGGER)
+    assert legacy_identify_event("user", Identify(), "user-0001", None) is None
+    assert legacy_identify_event("group", Identify(), "org", "acme") is None
+    assert legacy_identify_event("group", Identify().remove("r", 1), "org", "acme") is None
+    assert legacy_identify_event("group", Identify().set("a", 1), "org", ["x"]) is not None
+    messages = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(messages) == 3
+    assert "Empty identify properties" in messages[0]
+    assert all("Empty group identify properties" in m for m in messages[1:])

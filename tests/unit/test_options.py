@@ -13,6 +13,7 @@ from amplitude_legacy._options import (
     EU_HTTP_API_URL,
     US_BATCH_URL,
     US_HTTP_API_URL,
+    camel_case,
     resolve_options,
 )
 
@@ -231,7 +232,7 @@ def test_options_argument_of_wrong_type() -> None:
         ("serverUrl", "http://"),
         ("serverUrl", 42),
         ("serverZone", "ASIA"),
-        ("serverZone", "eu"),
+        ("serverZone", "U.S."),
         ("onRetry", "not callable"),
         ("onDrop", 1),
         ("plan", ["branch"]),
@@ -421,3 +422,66 @@ def test_empty_server_url_raises(empty: object) -> None:
     """An explicit empty serverUrl is an error (the legacy SDK threw), not the default."""
     with pytest.raises(OptionsError, match="serverUrl"):
         resolve_options({"serverUrl": empty})
+
+
+def test_server_zone_in_any_case() -> None:
+    """serverZone 'eu' means EU (the case of a zone name is not a mistake)."""
+    opts = resolve_options(server_zone="eu")
+    assert opts.server_zone == "EU" and opts.server_url == "https://api.eu.amplitude.com/2/httpapi"
+
+
+def test_options_accepts_camel_case_keywords() -> None:
+    """Options(maxCachedEvents=...) works; an unknown keyword is an OptionsError, not TypeError."""
+    assert Options(maxCachedEvents=5) == Options(max_cached_events=5)
+    with pytest.raises(OptionsError, match="did you mean 'maxCachedEvents'") as info:
+        Options(maxCachedEvent=5)
+    assert info.value.option == "maxCachedEvent"
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("upload_interval_in_sec", 1e10),
+        ("retry_timeouts", [1e13]),
+        ("retry_timeouts", [10] * 1001),
+        ("request_timeout_millis", 1e20),
+        ("request_timeout_millis", float("nan")),
+        ("exit_flush_timeout", float("inf")),
+        ("max_retries", 40_000),
+        ("min_id_length", 10**6),
+        ("plan", {"branch": object()}),
+    ],
+)
+def test_numbers_that_would_break_the_worker_are_refused(name: str, value: object) -> None:
+    """Every numeric option is bounded at init (huge waits overflow timers; NaN compares false)."""
+    with pytest.raises(OptionsError) as info:
+        resolve_options(**{name: value})
+    assert info.value.option == camel_case(name)
+
+
+def test_max_retries_expands_quickly_and_stays_bounded() -> None:
+    """maxRetries=1000 expands at once (no huge integers), each wait capped at a day."""
+    import time
+
+    started = time.perf_counter()
+    with pytest.warns(DeprecationWarning):
+        opts = resolve_options(max_retries=1000)
+    assert time.perf_counter() - started < 0.5
+    assert opts.retry_timeouts[:3] == (100, 200, 400) and max(opts.retry_timeouts) == 86_400_000
+
+
+def test_camel_case_names_match_dataclasses_json() -> None:
+    """Our camelCase rule gives the same names as dataclasses-json's LetterCase.CAMEL."""
+    from dataclasses import fields
+
+    from dataclasses_json import LetterCase
+
+    for field in fields(Options):
+        assert camel_case(field.name) == LetterCase.CAMEL(field.name)  # type: ignore[operator]
+
+
+def test_dicts_of_options_mask_the_proxy_password() -> None:
+    """to_dict / to_legacy_dict hide a proxy password, as repr does."""
+    opts = resolve_options(proxy="http://user:secret@proxy:3128")
+    assert "secret" not in str(opts.to_dict()) and "secret" not in str(opts.to_legacy_dict())
+    assert opts.proxy == "http://user:secret@proxy:3128"

@@ -19,6 +19,7 @@ EXPECTED_ALL = [
     "ConnectionFailedError",
     "DEFAULT_RETRY_TIMEOUTS",
     "DefaultRetryHandler",
+    "DeliveryError",
     "DropReason",
     "Event",
     "EventFuture",

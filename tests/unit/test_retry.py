@@ -268,7 +268,8 @@ def test_400_html_body_is_not_kept() -> None:
     """A non-JSON body is not parsed into the decision."""
     d = classify(400, HTML_400_BODY, batch(3))
     assert d.body is None
-    assert d.error is None
+    # ...but the error says what came back (it used to be None, which told a user nothing)
+    assert d.error == "HTTP 400 Bad Request (an HTML page: 400 Bad Request)"
     assert d.status_code == 400
 
 

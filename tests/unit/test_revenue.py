@@ -71,7 +71,7 @@ def test_validity_needs_price(warnings: pytest.LogCaptureFixture) -> None:
     assert Revenue().set_price(-1.5).is_valid()
     event = Revenue().set_revenue(9.99).to_event("u")
     assert event["event_properties"] == {"$quantity": 1, "$revenue": 9.99}
-    assert "no price" in warnings.text
+    assert "price is required" in warnings.text
 
 
 def test_int_price_and_revenue_become_float() -> None:
@@ -88,10 +88,6 @@ def test_int_price_and_revenue_become_float() -> None:
         ("set_price", True),
         ("set_price", None),
         ("set_revenue", "1"),
-        ("set_quantity", 0),
-        ("set_quantity", -2),
-        ("set_quantity", 1.5),
-        ("set_quantity", True),
         ("set_product_id", 5),
         ("set_revenue_type", None),
         ("set_currency", 840),
@@ -103,7 +99,8 @@ def test_int_price_and_revenue_become_float() -> None:
 def test_bad_types_ignored_with_warning(
     setter: str, bad: Any, warnings: pytest.LogCaptureFixture
 ) -> None:
-    """A setter given a wrong type logs a warning, keeps the old value, and returns self."""
+    """A setter given a wrong type logs a warning, keeps the old value, and returns self
+    (price and quantity: see test_invalid_quantity_or_price_makes_the_revenue_invalid)."""
     rev = Revenue()
     assert getattr(rev, setter)(bad) is rev
     assert rev.to_event_properties() == {"$quantity": 1}
@@ -153,3 +150,72 @@ def test_camel_case_aliases() -> None:
     ]:
         snake = "".join(f"_{c.lower()}" if c.isupper() else c for c in camel)
         assert getattr(Revenue, camel) is getattr(Revenue, snake)
+
+
+def test_invalid_quantity_or_price_makes_the_revenue_invalid(
+    warnings: pytest.LogCaptureFixture,
+) -> None:
+    """quantity 0, -2, 1.5 or True, or a price that is not a finite number, make the Revenue
+    invalid (the official SDK's rule), naming the field; the default quantity 1 is never sent
+    in place of the caller's value; a later valid value repairs it."""
+    for bad in (0, -2, 1.5, True):
+        rev = Revenue().set_price(3.5).set_quantity(bad)
+        assert not rev.is_valid()
+        field, message = rev.find_problem() or ("", "")
+        assert field == "quantity" and repr(bad) in message
+        assert "$quantity" not in rev.to_event_properties()
+        assert rev.set_quantity(2).is_valid() and rev.to_event_properties()["$quantity"] == 2
+    for bad_price in ("3.5", None, True, float("nan"), float("-inf")):
+        rev = Revenue().set_price(3.5).set_price(bad_price)
+        assert not rev.is_valid() and "$price" not in rev.to_event_properties()
+        assert (rev.find_problem() or ("",))[0] == "price"
+    assert Revenue().find_problem() == ("price", "price is required (set_price)")
+    assert Revenue().set_price(1.0).find_problem() is None
+    assert "Invalid revenue quantity" in warnings.text
+
+
+def test_to_event_of_an_invalid_revenue_warns_naming_the_field(
+    warnings: pytest.LogCaptureFixture,
+) -> None:
+    """to_event still builds, but warns with the field that makes the revenue invalid."""
+    event = Revenue().set_price(2.0).set_quantity(0).to_event("user-0001")
+    assert event["event_properties"] == {"$price": 2.0}
+    assert "quantity" in warnings.text
+
+
+def deep(levels: int) -> dict[str, Any]:
+    value: dict[str, Any] = {"leaf": 1}
+    for _ in range(levels - 1):
+        value = {"n": value}
+    return value
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: deep(5000),
+        lambda: deep(40),  # event_properties itself is the first of the API's 40 levels
+        lambda: [float("nan")],
+        lambda: {"x": object()},
+    ],
+)
+def test_event_properties_the_api_cannot_take_are_ignored(
+    build: Any, warnings: pytest.LogCaptureFixture
+) -> None:
+    """set_event_properties never raises on too deep, self-referencing or non-JSON values:
+    a warning names the property and the properties are left unchanged."""
+    rev = Revenue().set_event_properties({"keep": 1})
+    assert rev.set_event_properties({"bad": build()}) is rev
+    assert rev.to_event_properties() == {"keep": 1, "$quantity": 1}
+    assert "'bad'" in warnings.text
+    loop: dict[str, Any] = {}
+    loop["loop"] = loop
+    assert rev.set_event_properties(loop).to_event_properties() == {"keep": 1, "$quantity": 1}
+    assert "'loop'" in warnings.text
+    assert rev.set_event_properties({"ok": deep(39)}).to_event_properties()["ok"] == deep(39)
+
+
+def test_revenue_numbers_must_be_finite(warnings: pytest.LogCaptureFixture) -> None:
+    """set_revenue(nan/inf) is ignored with a warning (JSON has no such numbers)."""
+    assert "$revenue" not in Revenue().set_revenue(float("inf")).to_event_properties()
+    assert "Invalid revenue revenue" in warnings.text

@@ -216,3 +216,23 @@ def test_shutdown_puts_the_previous_handler_back(make_client: MakeClient) -> Non
     assert signal.getsignal(signal.SIGUSR2) != previous
     client.shutdown(5)
     assert signal.getsignal(signal.SIGUSR2) == previous
+
+
+def test_a_default_action_signal_that_does_not_end_the_process_exits_with_its_status(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """As PID 1 (a container without an init) the kernel ignores a re-raised default-action
+    SIGTERM: the handler then exits with 128 + the signal number, as a shell would report."""
+    from amplitude_legacy._signals import SignalFlusher
+
+    shut: List[float] = []
+    flusher = SignalFlusher(shut.append, 0.1)
+    previous = signal.signal(signal.SIGUSR1, signal.SIG_DFL)
+    try:
+        flusher.install([signal.SIGUSR1])
+        monkeypatch.setattr("os.kill", lambda pid, signum: None)  # what PID 1 experiences
+        with pytest.raises(SystemExit) as info:
+            flusher._handle(signal.SIGUSR1, None)
+        assert info.value.code == 128 + signal.SIGUSR1 and shut == [0.1]
+    finally:
+        signal.signal(signal.SIGUSR1, previous)

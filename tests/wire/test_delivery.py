@@ -196,8 +196,9 @@ def test_timeout_is_retried_with_the_same_insert_id(
     collector.script(Delay(0.5))
     client = make_client(request_timeout_millis=100)
     assert client.logEvent(event()).result(5).status is Status.SUCCESS
-    collector.wait_for_events(2, timeout=3)  # the slow first attempt was ingested too
-    assert list(insert_ids(collector).values()) == [2]
+    # The slow first attempt was ingested too: the retry's copy is absorbed by its insert_id.
+    collector.wait_until(lambda c: c.duplicates_absorbed == 1, timeout=3)
+    assert list(insert_ids(collector).values()) == [1]
 
 
 def test_connection_dropped_after_accepting(make_client: MakeClient, collector: Collector) -> None:
@@ -205,7 +206,8 @@ def test_connection_dropped_after_accepting(make_client: MakeClient, collector: 
     collector.script(AcceptThenDrop(), Drop())
     client = make_client()
     assert client.logEvent(event()).result(5).status is Status.SUCCESS
-    assert list(insert_ids(collector).values()) == [2]
+    assert list(insert_ids(collector).values()) == [1]
+    assert collector.duplicates_absorbed == 1  # the retry's copy had the same insert_id
 
 
 def test_server_down_then_back(make_client: MakeClient, collector: Collector) -> None:
@@ -317,6 +319,7 @@ def test_many_threads_against_a_flaky_server_deliver_exactly_once() -> None:
         assert result.pending == 0 and client.stats().dropped == {}
         counts = insert_ids(flaky)
         assert len(counts) == 40_000 and set(counts.values()) == {1}
+        assert flaky.duplicates_absorbed == 0  # events holds each once; this says none was resent
         assert any(r.status == 503 for r in flaky.requests)
 
 
@@ -466,9 +469,10 @@ def test_burst_of_failures_logs_one_line(
 
 
 def test_one_request_on_the_wire_at_a_time(make_client: MakeClient, collector: Collector) -> None:
-    """The next batch is encoded while a request waits, but only sent after its answer."""
+    """maxConcurrentRequests 1: the next batch is encoded while a request waits, but only sent
+    after its answer."""
     collector.script(Delay(0.3))
-    client = make_client()
+    client = make_client(max_concurrent_requests=1)
     client.logEvent(event(0))
     collector.wait_for_requests(1, timeout=3)
     for i in range(1, 11):
@@ -477,3 +481,20 @@ def test_one_request_on_the_wire_at_a_time(make_client: MakeClient, collector: C
     first, second = collector.requests[:2]
     assert second.time - first.time >= 0.29
     assert len(collector.events) == 11
+
+
+def test_requests_overlap_up_to_the_limit(make_client: MakeClient, collector: Collector) -> None:
+    """maxConcurrentRequests 2: a second full batch goes out while the first waits; a third
+    waits for a free slot."""
+    collector.script(Delay(1.0), Delay(1.0), Delay(1.0))
+    client = make_client(max_concurrent_requests=2)
+    for batch in range(3):
+        for i in range(2000):  # a full batch goes out even while another request waits
+            client.logEvent(event(batch * 2000 + i))
+        if batch < 2:
+            collector.wait_for_requests(batch + 1, timeout=5)
+    assert client.flush(10).pending == 0
+    first, second, third = collector.requests[:3]
+    assert second.time - first.time < 0.9  # overlapped with the first
+    assert third.time - first.time >= 0.95  # waited for a free slot
+    assert len(collector.events) == 6000

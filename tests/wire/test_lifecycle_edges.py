@@ -205,3 +205,31 @@ def test_no_worker_thread_at_interpreter_exit(
     assert client.flush(5).pending == 1
     result = client.shutdown(1)
     assert result.pending == 1 and future.result(1).reason == "shutdown_timeout"
+
+
+def test_a_fork_that_runs_no_fork_hook_still_delivers(collector: Collector) -> None:
+    """A C-level fork (libc fork(), as some servers do) runs no Python fork hook: the child's
+    flush notices the new pid, starts its own worker and delivers what it logged."""
+    import ctypes
+
+    client = NodeClient(API_KEY, server_url=collector.http_api_url)
+    try:
+        assert client.logEvent(event(1)).result(5).delivered  # the worker runs in the parent
+        libc = ctypes.CDLL(None, use_errno=True)
+        pid = libc.fork()
+        if pid == 0:  # the child: no fork hook ran
+            code = 1
+            try:
+                futures = [client.logEvent(event(100 + n)) for n in range(3)]
+                result = client.flush(5)
+                code = (
+                    0 if result.pending == 0 and all(f.result(1).delivered for f in futures) else 2
+                )
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        received = {e["event_type"] for e in collector.wait_for_events(4, timeout=5)}
+        assert {"e100", "e101", "e102"} <= received
+    finally:
+        client.shutdown(2)
