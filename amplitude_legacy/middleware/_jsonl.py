@@ -8,9 +8,9 @@ import threading
 from pathlib import Path
 from typing import BinaryIO, Mapping
 
+from amplitude_legacy._encoding import encode_json
 from amplitude_legacy._options import Options
 from amplitude_legacy._transport import HttpResponse
-from amplitude_legacy._worker import encode_json
 from amplitude_legacy.middleware._destination import (
     DELIVERED,
     Destination,
@@ -117,8 +117,9 @@ class JsonlFileDestination(Destination):
     Rotation: before a batch would make the file larger than ``rotate_bytes``, the file is
     renamed ``<path>.<n>`` (``events.jsonl.1``, ``.2``... the highest is the newest; nothing is
     ever deleted) and a new one is started; a single batch larger than that still goes into one
-    file. One process per file. Failed writes (disk full) are
-    retried on ``retryTimeouts`` without leaving half a batch behind.
+    file. One process per file; one batch written at a time (``maxConcurrentRequests`` 1 unless
+    you set it), so lines keep the order of ``logEvent`` except across a retry. Failed writes
+    (disk full) are retried on ``retryTimeouts`` without leaving half a batch behind.
 
     Args:
         path: the file; its directory must exist. Opened for appending at construction.
@@ -158,7 +159,12 @@ class JsonlFileDestination(Destination):
         self._path = Path(path)
         self._rotate_bytes = rotate_bytes
         self._fsync = bool(fsync)
-        super().__init__(name or f"jsonl:{os.fspath(path)}", options=options)
+        # One batch at a time by default: the file keeps the order of logEvent.
+        super().__init__(
+            name or f"jsonl:{os.fspath(path)}",
+            options=options,
+            defaults={"max_concurrent_requests": 1},
+        )
 
     def _make_transport(self, options: Options) -> JsonlFileTransport:
         try:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
+from amplitude_legacy._encoding import encode_json
 from amplitude_legacy._errors import ConnectionFailedError, RequestTimeoutError
 from amplitude_legacy._options import Options
 from amplitude_legacy._transport import HttpResponse
-from amplitude_legacy._worker import encode_json
 from amplitude_legacy.middleware._amplitude import host_of
 from amplitude_legacy.middleware._destination import (
     DELIVERED,
@@ -89,8 +89,9 @@ class RedisStreamDestination(Destination):
     is one ``MULTI``/``EXEC`` round trip, so it is added whole or not at all). Connection
     errors, timeouts and "try again" replies (``OOM``, ``LOADING``, ``BUSY``, ``READONLY``...)
     are retried on ``retryTimeouts``; refused credentials and other error replies
-    (``WRONGTYPE``) drop the batch as ``invalid``, counted. Needs ``pip install
-    "amplitude_legacy[redis]"``.
+    (``WRONGTYPE``) drop the batch as ``invalid``, counted. One batch is in flight at a time
+    (``maxConcurrentRequests`` 1 unless you set it), so the stream keeps the order of
+    ``logEvent`` except across a retry. Needs ``pip install "amplitude_legacy[redis]"``.
 
     Args:
         url: ``redis://[:password@]host:port/db``, ``rediss://`` (TLS) or ``unix://``.
@@ -137,7 +138,12 @@ class RedisStreamDestination(Destination):
         self._stream = stream
         self._maxlen = maxlen
         location = host_of(url) or urlsplit(url).path
-        super().__init__(name or f"redis:{location}/{stream}", options=options)
+        # One request at a time by default: the stream keeps the order of logEvent.
+        super().__init__(
+            name or f"redis:{location}/{stream}",
+            options=options,
+            defaults={"max_concurrent_requests": 1},
+        )
 
     def _make_transport(self, options: Options) -> RedisStreamTransport:
         redis = _load_redis()

@@ -8,10 +8,10 @@ from collections import OrderedDict
 from typing import Any, Dict, List, Mapping
 from urllib.parse import urlsplit
 
-from amplitude_legacy._client import _make_transport
+from amplitude_legacy._delivery import transport_for
+from amplitude_legacy._encoding import MAX_EVENTS_PER_REQUEST, encode_json
 from amplitude_legacy._options import Options
 from amplitude_legacy._transport import HttpResponse, Transport
-from amplitude_legacy._worker import MAX_EVENTS_PER_REQUEST, encode_json
 from amplitude_legacy.middleware._amplitude import host_of
 from amplitude_legacy.middleware._destination import (
     DELIVERED,
@@ -130,6 +130,10 @@ class WebhookDestination(Destination):
     retried on ``retryTimeouts`` (``Retry-After`` honoured); 413 splits the batch; other 4xx and
     3xx drop the batch as ``invalid`` (counted). Redirects are not followed.
 
+    Order: up to ``maxConcurrentRequests`` (4) POSTs are in flight at once, so batches can
+    arrive out of order; use each event's ``time`` and ``insert_id``, or pass
+    ``options={"maxConcurrentRequests": 1}``.
+
     Batching: ``batch_size`` is the most events per POST. The destination's client uploads
     when ``batch_size`` events wait (``maxCachedEvents``) or after ``uploadIntervalInSec``
     (default 1 s here), whichever comes first; a larger backlog goes out as consecutive POSTs.
@@ -186,4 +190,4 @@ class WebhookDestination(Destination):
 
     def _make_transport(self, options: Options) -> WebhookTransport:
         # The transport the main client would build for this URL: proxy and TLS options apply.
-        return WebhookTransport(self._headers, self._batch_size, _make_transport(options))
+        return WebhookTransport(self._headers, self._batch_size, transport_for(options))
