@@ -56,6 +56,7 @@ setup(
             "celery>=5.2",
             "redis>=4",
             "pyspark>=3.5",
+            "fastjsonschema>=2.20",
         ],
         "django": ["django>=4.2"],
         "flask": ["flask>=2.2"],
@@ -64,6 +65,8 @@ setup(
         "celery": ["celery>=5.2"],
         "spark": ["pyspark>=3.5"],
         "docs": ["mkdocs>=1.5", "mkdocs-material>=9", "mkdocstrings[python]>=0.24"],
+        "redis": ["redis>=5"],
+        "tracking-plan": ["fastjsonschema>=2.20"],
     },
     entry_points={
         "console_scripts": ["amplitude-legacy = amplitude_legacy._cli:main"],

@@ -1,127 +1,106 @@
-"""Route a copy of each event to a second destination (a JSONL archive) and pass it on.
+"""Route some events to a second Amplitude project, and keep an audit log of everything sent.
 
-The middleware takes a copy of the event as it leaves the chain, puts it on a queue and calls
-``next(payload)`` at once; a thread of its own appends the copies to a JSON-lines file, the
-kind of file a warehouse loader or ``amplitude-legacy send`` can replay later. The caller's
-thread never touches the disk.
+EU users go to a second Amplitude project (``route(..., copy=False)`` with an
+``AmplitudeDestination``) and only there; health checks go nowhere; every other event goes to
+the main project; and a JSON-lines audit log (``JsonlFileDestination``) gets a copy of each
+event that survives the filter. Each destination is a client of its own: bounded queue,
+batching, retry, counted drops; ``client.flush()`` and ``client.shutdown()`` include them and
+``client.stats().destinations`` reports them.
 
 Run it::
 
-    python examples/second_destination.py [ARCHIVE.jsonl]
+    python examples/second_destination.py [AUDIT.jsonl]
 
-Without ``AMPLITUDE_API_KEY`` the events go to the bundled collector on 127.0.0.1; with it, to
-Amplitude (or to ``AMPLITUDE_SERVER_URL``). The archive goes to ``ARCHIVE.jsonl``, or to a
-temporary file. The script checks that the archive holds exactly what was delivered.
+Without ``AMPLITUDE_API_KEY`` the main project is the bundled collector on 127.0.0.1; without
+``AMPLITUDE_SECOND_API_KEY`` (and ``AMPLITUDE_SECOND_SERVER_URL``, e.g. the EU endpoint) the
+second project is another one. The audit log goes to ``AUDIT.jsonl``, or to a temporary
+directory that is removed at the end: nothing is left behind.
 """
 
 from __future__ import annotations
 
 import json
-import queue
+import os
 import sys
 import tempfile
-import threading
 from pathlib import Path
-from typing import Any, List
+from typing import Dict, List
 
 import amplitude_legacy as Amplitude
+from amplitude_legacy.middleware import (
+    AmplitudeDestination,
+    JsonlFileDestination,
+    drop_events,
+    route,
+)
 from amplitude_legacy.testing import target_from_env
 
-_STOP = object()
+EU = {"AT", "BE", "DE", "ES", "FR", "IE", "IT", "NL", "PL", "PT", "SE"}
+EVENTS: List[Dict[str, object]] = [
+    {"event_type": "Signed Up", "user_id": "user-123", "country": "US"},
+    {"event_type": "Health Check", "device_id": "probe-0001"},
+    {"event_type": "Plan Upgraded", "user_id": "user-456", "country": "FR",
+     "event_properties": {"to": "pro"}},
+]  # fmt: skip
 
 
-class JsonlArchive:
-    """A second destination: appends a copy of every event to a JSON-lines file.
+def send(audit_path: Path) -> bool:
+    """Log the events through the chain, then compare what each destination received."""
+    # The main project: Amplitude when AMPLITUDE_API_KEY is set, else the bundled collector.
+    main = target_from_env()
+    # The second project, the same way from AMPLITUDE_SECOND_API_KEY / _SERVER_URL.
+    second = target_from_env(
+        {
+            "AMPLITUDE_API_KEY": os.environ.get("AMPLITUDE_SECOND_API_KEY", ""),
+            "AMPLITUDE_SERVER_URL": os.environ.get("AMPLITUDE_SECOND_SERVER_URL", ""),
+        },
+        quiet=True,
+    )
+    second_project = AmplitudeDestination(second.api_key, second.options, name="second-project")
+    audit = JsonlFileDestination(audit_path, rotate_bytes=100_000_000, name="audit")
 
-    ``archive.middleware`` is the legacy ``(payload, next)`` middleware. Add it *last*, so the
-    archive gets the event as it is sent (after your filters and scrubbers).
-    """
+    client = Amplitude.init(main.api_key, main.options)
+    client.addEventMiddleware(drop_events("Health Check"))  # goes nowhere
+    client.addEventMiddleware(route("*", audit))  # a copy of what survives the filter
+    client.addEventMiddleware(route(lambda e: e.country in EU, second_project, copy=False))
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.written = 0
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._write, name="jsonl-archive", daemon=True)
-        self._thread.start()
+    futures = [client.logEvent(event) for event in EVENTS]
+    client.shutdown(timeout=10)  # flushes and closes the destinations too
 
-    def middleware(
-        self, payload: Amplitude.MiddlewarePayload, next: Amplitude.MiddlewareNext
-    ) -> None:
-        """Queue a copy of the event for the archive, then pass the event on."""
-        self._queue.put(dict(payload.event))  # a copy: later changes do not reach the archive
-        next(payload)
+    outcomes = []
+    for event, future in zip(EVENTS, futures):
+        response = future.result(timeout=10)
+        reason = f" ({response.reason})" if response.reason else ""
+        outcomes.append(f"{event['event_type']}={response.status}{reason}")
+    print(f"statuses: {', '.join(outcomes)}")
+    stats = client.stats()
+    delivered = {name: s.delivered for name, s in stats.destinations.items()}
+    print(f"main: delivered={stats.delivered} dropped={dict(stats.dropped)}")
+    print(f"destinations delivered: {delivered}")
 
-    def _write(self) -> None:
-        with self.path.open("a", encoding="utf-8") as out:
-            while True:
-                event = self._queue.get()
-                if event is _STOP:
-                    return
-                try:
-                    out.write(json.dumps(event, separators=(",", ":")) + "\n")
-                    out.flush()
-                    self.written += 1
-                except (TypeError, ValueError) as exc:  # validation runs after middleware
-                    print(f"archive: skipped an event that is not JSON: {exc}", file=sys.stderr)
-
-    def close(self, timeout: float = 10) -> None:
-        """Write what is queued and stop the writer thread."""
-        self._queue.put(_STOP)
-        self._thread.join(timeout)
-
-
-def drop_health_checks(
-    payload: Amplitude.MiddlewarePayload, next: Amplitude.MiddlewareNext
-) -> None:
-    """Filter: health checks go nowhere, neither to Amplitude nor to the archive."""
-    if payload.event.event_type != "Health Check":
-        next(payload)
+    logged = [json.loads(line) for line in audit_path.read_text(encoding="utf-8").splitlines()]
+    print(f"audit log: {len(logged)} event(s) in {audit_path.name}")
+    ok = outcomes == [
+        "Signed Up=success",
+        "Health Check=skipped (filtered)",
+        "Plan Upgraded=skipped (routed)",
+    ] and delivered == {"audit": 2, "second-project": 1}
+    for name, target in (("main", main), ("second", second)):
+        if target.collector is not None:
+            types = [e["event_type"] for e in target.collector.events]
+            print(f"{name} project received: {', '.join(types)}")
+            ok = ok and all(e in logged for e in target.collector.events)
+        target.close()
+    print(f"the audit log holds what both projects received: {ok}")
+    return ok
 
 
 def main(argv: List[str]) -> int:
-    """Log a few events through the archive middleware and compare both destinations."""
-    # Amplitude when AMPLITUDE_API_KEY is set, else the bundled collector on 127.0.0.1.
-    target = target_from_env()
-    collector = target.collector
-
+    """Use the given audit path, or a temporary directory removed on the way out."""
     if len(argv) > 1:
-        path = Path(argv[1])
-    else:
-        path = Path(tempfile.mkdtemp(prefix="amplitude-archive-")) / "events.jsonl"
-    archive = JsonlArchive(path)
-
-    client = Amplitude.init(target.api_key, target.options)
-    client.addEventMiddleware(drop_health_checks).addEventMiddleware(archive.middleware)
-    futures = [
-        client.logEvent({"event_type": "Signed Up", "user_id": "user-123"}),
-        client.logEvent({"event_type": "Health Check", "device_id": "probe-0001"}),
-        client.logEvent(
-            {
-                "event_type": "Plan Upgraded",
-                "user_id": "user-123",
-                "event_properties": {"to": "pro"},
-            }
-        ),
-    ]
-    client.flush(timeout=10)
-    client.shutdown(timeout=10)
-    archive.close()
-
-    statuses = [f.result(timeout=10).status for f in futures]
-    print(f"statuses: {', '.join(statuses)}")
-    archived = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-    print(f"archived {len(archived)} event(s) to {path}")
-    for event in archived:
-        print(f"archive has: {event['event_type']} insert_id={event['insert_id']}")
-
-    ok = statuses == ["success", "skipped", "success"]
-    if collector is not None:
-        delivered = {e["insert_id"] for e in collector.events}
-        same = delivered == {e["insert_id"] for e in archived}
-        print(f"collector received {len(collector.events)} event(s); same as the archive: {same}")
-        ok = ok and same
-        collector.stop()
-    return 0 if ok else 1
+        return 0 if send(Path(argv[1])) else 1
+    with tempfile.TemporaryDirectory(prefix="amplitude-audit-") as folder:
+        return 0 if send(Path(folder) / "audit.jsonl") else 1
 
 
 if __name__ == "__main__":

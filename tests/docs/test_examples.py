@@ -36,9 +36,11 @@ EXPECTED: Dict[str, List[str]] = {
     ],
     "second_destination.py": [
         "No AMPLITUDE_API_KEY: sending to the bundled collector at http://127.0.0.1:",
-        "statuses: success, skipped, success",
-        "archived 2 event(s) to ",
-        "collector received 2 event(s); same as the archive: True",
+        "statuses: Signed Up=success, Health Check=skipped (filtered), "
+        "Plan Upgraded=skipped (routed)",
+        "destinations delivered: {'audit': 2, 'second-project': 1}",
+        "second project received: Plan Upgraded",
+        "the audit log holds what both projects received: True",
     ],
     "spark_backfill.py": [
         "No AMPLITUDE_API_KEY: sending to the bundled collector at http://127.0.0.1:",

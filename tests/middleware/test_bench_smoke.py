@@ -1,0 +1,40 @@
+"""Smoke test of bench/middleware.py: its smallest run works and checks its own counts."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_smallest_middleware_benchmark_run(tmp_path: Path) -> None:
+    """bare, noop, sample and chain run in their own processes; figures and table come out."""
+    out = tmp_path / "middleware.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.middleware", "--only", "bare,noop,sample,chain",
+         "--events", "500", "--repeat", "1", "--json", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = {row["scenario"]: row for row in json.loads(out.read_text())["rows"]}
+    assert list(rows) == ["bare", "noop", "sample", "chain"]
+    assert rows["chain"]["delivered"] == 500 and rows["chain"]["dropped"] == {}
+    assert 0 < rows["sample"]["dropped"]["sampled_out"] < 500
+    assert all(row["median_us"] > 0 for row in rows.values())
+    assert "over_noop_us" in rows["chain"] and "over_bare_us" in rows["noop"]
+    assert "| chain |" in done.stdout and "< 15 µs median" in done.stdout
+
+
+def test_chain_steps_run() -> None:
+    """--chain-steps times bare, no-op and the chain's four steps in one process."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.middleware", "--chain-steps", "--repeat", "1",
+         "--events", "300"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    for label in ("bare client", "one no-op middleware", "+ redact(hash)", "+ route"):
+        assert f"| {label} |" in done.stdout
