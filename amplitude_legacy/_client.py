@@ -209,18 +209,30 @@ class NodeClient(PluginApiMixin):
         """
         if not callable(middleware):
             raise TypeError(f"middleware must be callable, got {type(middleware).__name__}")
-        destinations = tuple(getattr(middleware, "destinations", None) or ())
         with self._lock:  # the chain is an immutable tuple: readers never see a half change
-            names = [str(getattr(d, "name", "")) for d in destinations]
-            taken = [n for n in names if n in self._routes or names.count(n) > 1]
-            if taken:
-                raise ValueError(
-                    f"a destination named {taken[0]!r} is already registered on this client: "
-                    "give each destination its own name=..."
-                )
-            self._routes.update(zip(names, destinations))
+            self._register_destinations(middleware)
             self._middleware = (*self._middleware, middleware)
         return self
+
+    def _register_destinations(self, middleware: Any) -> None:
+        """Register the ``destinations`` a (routing) middleware carries (lock held).
+
+        The same destination object routed to twice counts once; two different objects
+        with one name raise ``ValueError``.
+        """
+        destinations = tuple(getattr(middleware, "destinations", None) or ())
+        fresh: Dict[str, Any] = {}
+        for destination in destinations:
+            name = str(getattr(destination, "name", ""))
+            known = self._routes.get(name, fresh.get(name))
+            if known is None:
+                fresh[name] = destination
+            elif known is not destination:
+                raise ValueError(
+                    f"a destination named {name!r} is already registered on this client: "
+                    "give each destination its own name=..."
+                )
+        self._routes.update(fresh)
 
     # ------------------------------------------------------------------ events
 

@@ -160,6 +160,8 @@ class PluginApiMixin:
 
         def _plugin_failed(self, plugin: Any, method: str) -> None: ...
 
+        def _register_destinations(self, middleware: Any) -> None: ...
+
     # ------------------------------------------------------------------ plugins
 
     def add(self: _C, plugin: Any) -> _C:
@@ -216,6 +218,8 @@ class PluginApiMixin:
                 self._destinations = (*self._destinations, _Destination(plugin, name))
             else:
                 wrapped = PluginMiddleware(plugin, on_error=self._plugin_failed)
+                # MiddlewarePlugin(route(...)): its destinations join flush/shutdown/stats
+                self._register_destinations(getattr(plugin, "middleware", None))
                 self._middleware = (*self._middleware, wrapped)
         return self
 

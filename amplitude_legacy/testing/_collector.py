@@ -1354,6 +1354,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """Answer a request http.server could not parse with a JSON error body, and close."""
+        code = int(code)  # http.server passes an HTTPStatus; before 3.11 its str() is its name
         self.close_connection = True
         body = {"code": code, "error": message or reason_phrase(code)}
         self.send_message(code, _dumps(body), _JSON, None)

@@ -236,3 +236,25 @@ def test_a_default_action_signal_that_does_not_end_the_process_exits_with_its_st
         assert info.value.code == 128 + signal.SIGUSR1 and shut == [0.1]
     finally:
         signal.signal(signal.SIGUSR1, previous)
+
+
+def test_the_same_destination_routed_twice_counts_once(make_client: MakeClient) -> None:
+    """One destination object in two routes is one registration (flushed once)."""
+    client = make_client()
+    eu = _Destination("eu")
+    client.addEventMiddleware(_routing(eu)).addEventMiddleware(_routing(eu))
+    client.flush(5)
+    assert eu.calls == ["flush"] and list(client.stats().destinations) == ["eu"]
+
+
+def test_a_routing_middleware_added_as_a_plugin_registers_its_destinations(
+    make_client: MakeClient,
+) -> None:
+    """client.add(MiddlewarePlugin(route)) registers the destinations like addEventMiddleware."""
+    from amplitude_legacy.plugins import MiddlewarePlugin
+
+    client = make_client()
+    eu = _Destination("eu")
+    client.add(MiddlewarePlugin(_routing(eu)))
+    client.shutdown(5)
+    assert eu.calls == ["shutdown"] and list(client.stats().destinations) == ["eu"]
