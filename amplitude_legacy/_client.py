@@ -57,6 +57,7 @@ DEFAULT_INSTANCE = "$default_instance"
 
 _now = time.time
 _dict_get = dict.get  # Event defines __getattr__, which makes ev.get a slow lookup
+_new_future = EventFuture.__new__
 OptionsArg = Union[Options, Mapping[str, Any], None]
 
 
@@ -305,7 +306,14 @@ class NodeClient(PluginApiMixin):
             return self._reject(ev, DropReason.INVALID, Status.INVALID, problem[1])
         if self._not_sending:
             return self._not_sent(ev)
-        future = self._enqueue(ev)
+        # The hand-off (Ledger.append), inline: every event passes here.
+        if not self._running:
+            self._start()
+        future = _new_future(EventFuture)  # its __init__ does nothing: skip the call
+        if self._write_ahead:
+            return self._enqueue_written_ahead(ev, future)
+        if not self._ledger.append(ev, future, None):
+            return self._queue_full(ev)
         if self._destinations:
             self._run_destinations(ev)
         return future
@@ -346,20 +354,23 @@ class NodeClient(PluginApiMixin):
                 except Exception:
                     self._plugin_failed(plugin, method)
 
-    def _enqueue(self, event: Event) -> EventFuture:
-        if not self._running:
-            self._start()
-        future = EventFuture()
-        spool_id = self._worker.keeper.write_ahead(event) if self._write_ahead else None
+    def _enqueue_written_ahead(self, event: Event, future: EventFuture) -> EventFuture:
+        """``spoolMode="always"``: the event goes to the spool before the queue."""
+        spool_id = self._worker.keeper.write_ahead(event)
         if not self._ledger.append(event, future, spool_id):
             self._worker.keeper.discard(spool_id)
-            return self._reject(
-                event,
-                DropReason.QUEUE_FULL,
-                Status.FAILED,
-                f"maxQueueSize ({self._options.max_queue_size}) events are waiting",
-            )
+            return self._queue_full(event)
+        if self._destinations:
+            self._run_destinations(event)
         return future
+
+    def _queue_full(self, event: Event) -> EventFuture:
+        return self._reject(
+            event,
+            DropReason.QUEUE_FULL,
+            Status.FAILED,
+            f"maxQueueSize ({self._options.max_queue_size}) events are waiting",
+        )
 
     def _start(self) -> None:
         with self._lock:
