@@ -16,6 +16,7 @@ import weakref
 from typing import TYPE_CHECKING, Any, Dict, Mapping, Sequence, Tuple, Union, overload
 
 from amplitude_legacy import _lifecycle
+from amplitude_legacy._context import _VALUES as _CONTEXT
 from amplitude_legacy._context import merged_extra
 from amplitude_legacy._delivery import transport_for
 from amplitude_legacy._encoding import encode_event
@@ -293,7 +294,9 @@ class NodeClient(PluginApiMixin):
         if self._middleware:
             # Amplitude.context(...): its values under the caller's extra (only middleware
             # reads extra, so nothing is merged without it)
-            extra = merged_extra(extra)
+            context = _CONTEXT.get()
+            if context is not None:
+                extra = merged_extra(extra)
             try:
                 final = run_chain(self._middleware, ev, extra)
             except Exception as exc:

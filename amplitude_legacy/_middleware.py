@@ -106,29 +106,35 @@ MIDDLEWARE_STOPPED = Stop("middleware_stopped", "Middleware chain skipped logEve
 class _Run:
     """One pass through the chain; the instance itself is the ``next`` function."""
 
-    __slots__ = ("_index", "_middleware", "final", "last")
+    __slots__ = ("_count", "_index", "_middleware", "final", "last")
 
-    def __init__(self, middleware: Sequence[Middleware]) -> None:
-        self._middleware = middleware
-        self._index = -1
-        self.final: PayloadLike | None = None
-        self.last: PayloadLike | None = None  # the payload the last middleware to run got
+    # Set by run_chain (no __init__: see there).
+    _middleware: Sequence[Middleware]
+    _count: int
+    _index: int
+    final: PayloadLike | None
+    last: PayloadLike | None
 
     def __call__(self, payload: PayloadLike) -> None:
-        self._index += 1
-        index = self._index
-        if index < len(self._middleware):
+        index = self._index + 1
+        self._index = index
+        if index < self._count:
             self.last = payload
             self._middleware[index](payload, self)  # type: ignore[arg-type]
-        elif index == len(self._middleware):
+        elif index == self._count:
             self.final = payload
         # A later call (next called twice, or after the run) changes nothing.
+
+
+# Both objects are made per event: filled in place, without the cost of an __init__ frame.
+_new_run = _Run.__new__
+_new_payload = MiddlewarePayload.__new__
 
 
 def run_chain(
     middleware: Sequence[Middleware], event: Event, extra: dict[str, Any] | None
 ) -> Event | Stop:
-    """Run ``event`` through the chain.
+    """Run ``event`` through the chain (at least one middleware).
 
     Returns:
         The event that reached the end (a fresh ``Event`` if a middleware passed a plain
@@ -139,16 +145,32 @@ def run_chain(
     Raises:
         Exception: whatever a middleware raised, unchanged.
     """
-    run = _Run(middleware)
-    run(MiddlewarePayload(event, extra))
-    final = run.final
-    run._index = len(middleware) + 1  # a late, asynchronous next() must not count
-    for seen in (run.last, final):
-        if type(seen) is MiddlewarePayload and seen._stop is not None:
-            return seen._stop
-    if final is None:
+    payload = _new_payload(MiddlewarePayload)
+    payload.event = event
+    payload.extra = extra
+    payload._stop = None
+    run = _new_run(_Run)
+    run._middleware = middleware
+    count = run._count = len(middleware)
+    run._index = 0
+    run.final = None
+    run.last = payload
+    if not count:
+        return event
+    middleware[0](payload, run)
+    final: Any = run.final  # set by the chain (mypy cannot see the calls change it)
+    run._index = count + 1  # a late, asynchronous next() must not count
+    last: Any = run.last
+    if type(last) is MiddlewarePayload and last._stop is not None:
+        return last._stop
+    if type(final) is MiddlewarePayload:
+        if final._stop is not None:
+            return final._stop
+        out: Any = final.event
+    elif final is None:
         return MIDDLEWARE_STOPPED
-    out = final.event if isinstance(final, MiddlewarePayload) else final.get("event")
+    else:
+        out = final.get("event")
     if type(out) is Event:
         return out
     return Event(out) if isinstance(out, Mapping) else MIDDLEWARE_STOPPED
