@@ -255,12 +255,20 @@ def parse_json(body: bytes) -> Tuple[Any, str | None]:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         return None, f"the body is not UTF-8: byte 0x{body[exc.start]:02x} at offset {exc.start}"
+    problem: str | None = None
     try:
-        return _strict_loads(text), None
+        payload: Any = _strict_loads(text)
     except RecursionError:
-        pass
+        problem = "too deep"
     except ValueError as exc:  # JSONDecodeError, and the hooks' errors
-        return None, _clip(str(exc))
+        problem = _clip(str(exc))
+    else:
+        if type(payload) is dict:
+            return payload, None
+    # Pythons differ in how deep their parser goes (3.12 and newer parse 5000 levels, 3.11 does
+    # not), so a deep body is recognised by its depth, never by whether this parser gave up.
+    if _nesting_depth(text) <= _CUT_DEPTH:
+        return (None, problem) if problem is not None else (payload, None)
     cut = _cut_deep(text, _CUT_DEPTH)
     too_deep = f"nested deeper than the parser allows (more than {_CUT_DEPTH} levels)"
     if cut is None:
@@ -290,6 +298,19 @@ def _finite_float(text: str) -> float:
 
 #: A JSON string (escapes included), or one bracket.
 _TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
+
+
+def _nesting_depth(text: str) -> int:
+    """Return how deep the brackets of ``text`` go (strings skipped; balance not checked)."""
+    depth = deepest = 0
+    for match in _TOKEN.finditer(text):
+        token = match.group()
+        if token in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif token in "]}":
+            depth -= 1
+    return deepest
 
 
 def _cut_deep(text: str, depth_limit: int) -> str | None:
