@@ -15,7 +15,7 @@ from contextvars import ContextVar, Token
 from types import MappingProxyType, TracebackType
 from typing import Any, Callable, Dict, List, Mapping, Type, TypeVar, cast
 
-__all__ = ["context", "current_context", "merged_extra"]
+__all__ = ["context", "current_context", "enter_values", "leave_values", "merged_extra"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -85,6 +85,21 @@ class context:  # lower case, like contextlib's helpers: it reads as a phrase
 
     def __repr__(self) -> str:
         return f"context({', '.join(f'{k}={v!r}' for k, v in self._values.items())})"
+
+
+def enter_values(values: Mapping[str, Any]) -> Token[Dict[str, Any] | None]:
+    """Enter a context of ``values`` until ``leave_values(token)``, as ``context`` does.
+
+    For integrations whose start and end are separate hooks: no object and no read-only view
+    are made (about half of ``with context(...)``'s cost, paid on every request).
+    """
+    outer = _VALUES.get()
+    return _VALUES.set({**outer, **values} if outer else dict(values))
+
+
+def leave_values(token: Token[Dict[str, Any] | None]) -> None:
+    """Leave a context entered by ``enter_values`` (restores the one around it)."""
+    _VALUES.reset(token)
 
 
 def current_context() -> Mapping[str, Any]:

@@ -29,7 +29,7 @@ __all__ = [
 LIBRARY = f"amplitude-legacy-python/{__version__}"
 """The ``library`` field of every event: this SDK's own name and version."""
 
-#: Every event field of the HTTP V2 API (``http-api.md`` §1.4) that ``Event`` exposes as an
+#: Every event field of the HTTP V2 API that ``Event`` exposes as an
 #: attribute. Reading an absent one gives ``None``; other keys are still sent as they are.
 EVENT_FIELDS: Tuple[str, ...] = (
     "event_type", "user_id", "device_id", "time", "event_properties", "user_properties",

@@ -2,7 +2,7 @@
 
 ``Identify`` ports ``@amplitude/identify`` 1.10.2 (``packages/identify/src/identify.ts``) rule for
 rule; ``Revenue`` follows ``@amplitude/analytics-node`` / ``amplitude-analytics`` because the
-legacy SDK has no revenue helper (reference ``amplitude-node.md`` §4.4). Nothing here does I/O:
+legacy SDK has no revenue helper. Nothing here does I/O:
 invalid input is logged on the ``"amplitude_legacy"`` logger and ignored, never raised.
 """
 

@@ -1,6 +1,6 @@
 """The legacy middleware chain: ``(payload, next)`` functions run in order, synchronously.
 
-Semantics follow ``@amplitude/node``'s ``MiddlewareRunner`` (``amplitude-node.md`` §3): one
+Semantics follow ``@amplitude/node``'s ``MiddlewareRunner``: one
 shared ``next`` per run advances an index; a middleware that does not call ``next`` stops
 the event; a ``next`` called after the chain returned has no effect. One deliberate change:
 the event that reaches the end of the chain is the one sent (the legacy SDK sent the original

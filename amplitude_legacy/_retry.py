@@ -1,10 +1,10 @@
 """What to do with a server's answer: a pure ``classify`` and an immutable ``RetryPolicy``.
 
 No I/O here. The worker sends a batch, hands the answer to ``classify`` and applies the
-returned ``Decision``. The rules (``http-api.md`` §6, ``amplitude-node.md`` §6) keep the legacy
-SDK's semantics and fix its faults: a 2xx is delivered even without a JSON ``code``; a 400
-drops exactly the listed events and resends the rest; a 413 splits the batch; a 429 holds
-the throttled users and devices and resends the others at once; 5xx, timeouts, connection
+returned ``Decision``. The rules (the HTTP V2 API's documented answers, the legacy SDK's retry)
+keep the legacy SDK's semantics and fix its faults: a 2xx is delivered even without a JSON
+``code``; a 400 drops exactly the listed events and resends the rest; a 413 splits the batch; a
+429 holds the throttled users and devices and resends the others at once; 5xx, timeouts, connection
 errors and unreadable answers back off on ``retryTimeouts``.
 """
 
@@ -261,7 +261,7 @@ def _throttle(
     users = _keys(body, "throttled_users")
     devices = _keys(body, "throttled_devices")
     listed = _indices(body, "throttled_events")
-    # Any other event of a user or device that was throttled waits too (http-api.md §6.6).
+    # Any other event of a user or device that was throttled waits too, as the API asks.
     for index in listed:
         if 0 <= index < len(batch):
             user, device = batch[index].get("user_id"), batch[index].get("device_id")

@@ -1,4 +1,4 @@
-"""``flushing``: flush at the end of every serverless invocation (legacy issue #123).
+"""``flushing``: flush at the end of every serverless invocation.
 
 AWS Lambda, Cloud Functions and their peers freeze the process as soon as the handler returns:
 the worker thread stops mid-batch and events logged during the invocation wait, possibly

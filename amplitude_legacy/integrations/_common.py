@@ -12,10 +12,12 @@ import os
 import threading
 import time
 import weakref
-from typing import Any, Callable, ContextManager, Dict, Iterable, Optional, Union
+from contextvars import Token
+from typing import Any, Callable, Dict, Iterable, Optional, Union
 
 import amplitude_legacy as Amplitude
 from amplitude_legacy._client import NodeClient, OptionsArg
+from amplitude_legacy._context import enter_values, leave_values
 from amplitude_legacy._stats import FlushResult
 
 __all__ = [
@@ -84,22 +86,20 @@ class Guard:
                 exc_info=True,
             )
 
-    def enter(self, values: Dict[str, Any]) -> ContextManager[Any] | None:
+    def enter(self, values: Dict[str, Any]) -> Token[Any] | None:
         """Enter the request context; ``None`` (counted) if that failed."""
         try:
-            context = Amplitude.context(**values)
-            context.__enter__()
+            return enter_values(values)
         except Exception:
             self.failed("enter the request context")
             return None
-        return context
 
-    def leave(self, context: ContextManager[Any] | None) -> None:
+    def leave(self, token: Token[Any] | None) -> None:
         """Leave a context entered by ``enter``."""
-        if context is None:
+        if token is None:
             return
         try:
-            context.__exit__(None, None, None)
+            leave_values(token)
         except Exception:
             self.failed("leave the request context")
 

@@ -28,7 +28,8 @@ Nothing it does can raise into a task: failures are logged and counted
 from __future__ import annotations
 
 import threading
-from typing import Any, ContextManager, Dict, List, Tuple
+from contextvars import Token
+from typing import Any, Dict, List, Tuple
 
 from amplitude_legacy._client import NodeClient, OptionsArg
 from amplitude_legacy.integrations._common import (
@@ -56,7 +57,7 @@ class _TaskContext:
 
     def __init__(self) -> None:
         self.guard = Guard("Celery")
-        self.running: Dict[str, ContextManager[Any] | None] = {}
+        self.running: Dict[str, Token[Any] | None] = {}
         self.users = 0
         self.lock = threading.Lock()
 

@@ -1,6 +1,6 @@
 """The plugin contract (``PluginType``, ``Plugin``), ``Result`` and the convenience base classes.
 
-The contract is the one of ``@amplitude/analytics-node`` (reference ``plugin-api.md`` §1.5), made
+The contract is the one of ``@amplitude/analytics-node``, made
 synchronous for Python: a plugin has a ``name``, a ``type`` (``before``, ``enrichment`` or
 ``destination``), an optional ``setup(config, client)``, an ``execute(event)`` that returns the
 event (or ``None`` to drop it), and optional ``flush()`` and ``teardown()``.

@@ -1,8 +1,8 @@
 """Serverless: flush at the end of every invocation, with ``flushing`` (issue 9, item 4).
 
-A Lambda-style platform freezes the process when the handler returns (legacy issue #123), so
-each invocation's events must be on the server before it does: the tests check the collector
-right after each invocation, without waiting.
+A Lambda-style platform freezes the process when the handler returns (a known problem of the
+legacy Node SDK), so each invocation's events must be on the server before it does: the tests
+check the collector right after each invocation, without waiting.
 """
 
 from __future__ import annotations

@@ -93,6 +93,21 @@ def test_context_properties_on_a_client_inside_a_context(collector: Collector) -
     assert "event_properties" not in outside
 
 
+def test_guard_enters_and_leaves_a_context_as_the_with_block_does() -> None:
+    """``Guard.enter`` nests over an outer context, copies the values, and ``leave`` restores."""
+    guard = Guard("test")
+    values = {"route": "/inner"}
+    with Amplitude.context(route="/outer", request_id="r-1"):
+        token = guard.enter(values)
+        values["route"] = "/changed later"  # the context holds its own copy
+        assert dict(Amplitude.current_context()) == {"route": "/inner", "request_id": "r-1"}
+        guard.leave(token)
+        assert dict(Amplitude.current_context()) == {"route": "/outer", "request_id": "r-1"}
+    assert dict(Amplitude.current_context()) == {}
+    guard.leave(None)  # a failed enter: nothing to leave
+    assert guard.errors == 0
+
+
 def test_failures_are_counted_and_logged_at_powers_of_two(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

@@ -1,4 +1,4 @@
-"""Unit tests for the event model: Event, find_problem (amplitude-node.md §4.2), insert ids."""
+"""Unit tests for the event model: Event, find_problem (the legacy rules), insert ids."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Unit tests for the legacy ``Identify`` builder (reference amplitude-node.md §4.3)."""
+"""Unit tests for the legacy ``Identify`` builder (``@amplitude/identify``)."""
 
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ def test_generate_base36_id() -> None:
 
 
 def test_legacy_identify_payload_exact() -> None:
-    """The §4.3 identify run is reproduced byte for byte (without the client-added library)."""
+    """The legacy SDK's identify example, byte for byte (without the client-added library)."""
     idf = (
         Identify()
         .set("plan", "pro")
@@ -96,7 +96,7 @@ def test_legacy_identify_payload_exact() -> None:
 
 
 def test_legacy_group_identify_payload_exact() -> None:
-    """The §4.3 group identify run is reproduced, with a random 25-char device_id."""
+    """The legacy SDK's group identify example is reproduced, with a random 25-char device_id."""
     event = Identify().set("size", 10).identify_group("org", "acme")
     device_id = event["device_id"]
     assert re.fullmatch(r"[a-z0-9]{25}", device_id)

@@ -1,4 +1,4 @@
-"""Unit tests for the legacy middleware runner (reference amplitude-node.md §3)."""
+"""Unit tests for the legacy middleware runner (the legacy ``MiddlewareRunner``)."""
 
 from __future__ import annotations
 

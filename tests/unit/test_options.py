@@ -1,4 +1,4 @@
-"""Unit tests for client options (reference amplitude-node.md §1): defaults, forms, validation."""
+"""Unit tests for client options (the legacy SDK's options): defaults, forms, validation."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ class _Transport:
         """Accept anything."""
 
 
-# --- defaults (§1 table) --------------------------------------------------------------------
+# --- defaults (legacy table) ----------------------------------------------------------------
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Unit tests for Status, status_for_code, Response (amplitude-node.md §8) and the stats types."""
+"""Unit tests for Status, status_for_code, Response and the stats types."""
 
 from __future__ import annotations
 

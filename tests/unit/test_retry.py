@@ -1,4 +1,4 @@
-"""Unit tests for ``classify`` (http-api.md §3, §6) and ``RetryPolicy`` (amplitude-node.md §6)."""
+"""Unit tests for ``classify`` (the API's answers) and ``RetryPolicy`` (the legacy schedule)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from amplitude_legacy import (
 )
 from amplitude_legacy._retry import RETRY_AFTER_CAP, Action, Decision, classify_error
 
-# --- exact example bodies from http-api.md §3 -------------------------------------------------
+# --- the API's documented example bodies -------------------------------------------------------
 
 OK_BODY = (
     b'{"code": 200, "events_ingested": 50, "payload_size_bytes": 50, '
@@ -330,7 +330,7 @@ def test_429_http_v2_example() -> None:
     assert d.status is Status.RATE_LIMIT
     assert d.status_code == 429
     assert d.drop_indices == frozenset()
-    # Index 1 is not listed, but its user is the one of listed index 4: it waits too (§6.6).
+    # Index 1 is not listed, but its user is the one of listed index 4: it waits too.
     assert d.hold_indices == frozenset({1, 3, 4, 5, 6, 7})
 
 

@@ -1,4 +1,4 @@
-"""Unit tests for the newer-API ``Revenue`` builder (reference plugin-api.md §1.9, §3.4)."""
+"""Unit tests for the newer-API ``Revenue`` builder (as in ``amplitude-analytics``)."""
 
 from __future__ import annotations
 
