@@ -68,6 +68,7 @@ for i in range(n):
          "event_properties": {"seq": i, "page": "/home", "plan": "pro"}})
 client.flush(600)
 opener.open(url + f"/_bench/wait?n={n}&timeout=600").read()
+client.shutdown(10)  # close the keep-alive connections: no reset at the collector
 os._exit(0)
 """
 

@@ -58,3 +58,38 @@ def test_smallest_benchmark_run_is_complete_and_lossless(tmp_path: Path) -> None
     assert "floor" in result["ratios"]
     assert {t["target"] for t in result["targets"]} >= {"no loss, no duplicates"}
     assert "| ours " in proc.stdout
+
+
+def test_instruction_scenarios_run_on_this_tree() -> None:
+    """Each ``bench.instructions`` scenario runs as plain Python (callgrind only counts it).
+
+    The ``delivered`` scenario returns only once the bench collector has every event, so a
+    scenario that stopped delivering would hang here, not pass.
+    """
+    from bench.collector import BenchCollector
+    from bench.instructions import SCENARIOS, _table
+
+    collector = BenchCollector().start()
+    try:
+        url = f"http://127.0.0.1:{collector.port}"
+        for name, (script, small, _) in SCENARIOS.items():
+            done = subprocess.run(
+                [sys.executable, "-c", script, str(ROOT), str(min(small, 50)), url],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert done.returncode == 0, (name, done.stderr)
+        assert collector.wait(50, timeout=5)["distinct"] == 50
+    finally:
+        collector.stop()
+    names = ["call", "import + init"]
+    table = _table(
+        [
+            ("new", {"call": 90.0, "import + init": 2e6}),
+            ("old", {"call": 100.0, "import + init": 4e6}),
+        ],
+        names,
+    )
+    assert "| call | 90 | 100 | -10.0% |" in table
+    assert "| import + init | 2M | 4M | -50.0% |" in table
