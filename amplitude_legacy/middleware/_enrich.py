@@ -89,9 +89,8 @@ def enrich(
             elif current is None:
                 event[into] = static.copy()
             elif type(current) is dict:
-                merged = (
-                    current.copy()
-                )  # a C-level clone, then the few keys: cheaper than {**a, **b}
+                # a C-level clone, then the few keys: cheaper than {**a, **b}
+                merged = current.copy()
                 if overwrite:
                     merged.update(static)
                 else:
