@@ -201,10 +201,23 @@ class FlaskAmplitude:
         """
         state = _AppState(app, self._client)
         app.extensions[EXTENSION_KEY] = state
-        app.before_request(state.before)
+        # Plain functions, not bound methods: Flask checks each hook with
+        # inspect.iscoroutinefunction on every request, which unwraps a method first.
+        before, after, teardown = state.before, state.after, state.teardown
+
+        def amplitude_before_request() -> None:
+            before()
+
+        def amplitude_after_request(response: Response) -> Response:
+            return after(response)
+
+        def amplitude_teardown_request(exc: BaseException | None) -> None:
+            teardown(exc)
+
+        app.before_request(amplitude_before_request)
         if state.request_event is not None:
-            app.after_request(state.after)
-        app.teardown_request(state.teardown)
+            app.after_request(amplitude_after_request)
+        app.teardown_request(amplitude_teardown_request)
 
     def _state(self) -> _AppState:
         app = self._app if self._app is not None else current_app
