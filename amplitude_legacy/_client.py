@@ -484,7 +484,9 @@ class NodeClient(PluginApiMixin):
             options = event_options if event_options is not None else device_id
             return self._identify_new_style(user_id, options)
         event = legacy_identify_event("user", identify, user_id, device_id)
-        return resolved(SKIPPED_RESPONSE) if event is None else self.logEvent(event)
+        if isinstance(event, str):
+            return self._identify_skipped(event)
+        return self.logEvent(event)
 
     @overload
     def groupIdentify(
@@ -528,7 +530,13 @@ class NodeClient(PluginApiMixin):
         if event_options is not None:
             return self._group_identify_new_style(group_type, group_name, identify, event_options)
         event = legacy_identify_event("group", identify, group_type, group_name)
-        return resolved(SKIPPED_RESPONSE) if event is None else self.logEvent(event)
+        if isinstance(event, str):
+            return self._identify_skipped(event)
+        return self.logEvent(event)
+
+    def _identify_skipped(self, message: str) -> EventFuture:
+        """A legacy identify with nothing to send: ``skipped``, counted as ``invalid`` input."""
+        return self._reject(None, DropReason.INVALID, Status.SKIPPED, message)
 
     # ------------------------------------------------------------------ delivery
 

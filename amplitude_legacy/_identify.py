@@ -17,6 +17,7 @@ __all__ = [
     "EMPTY_GROUP_IDENTIFY_MESSAGE",
     "EMPTY_IDENTIFY_MESSAGE",
     "GROUP_IDENTIFY_OPERATIONS",
+    "INVALID_IDENTIFY_MESSAGE",
     "MAX_NESTING_DEPTH",
     "MAX_PROPERTY_KEYS",
     "REVENUE_EVENT_TYPE",
@@ -734,10 +735,14 @@ def log_empty_identify(kind: str) -> str:
     return message
 
 
+#: Why a legacy ``identify``/``groupIdentify`` of something that is not an ``Identify`` is skipped.
+INVALID_IDENTIFY_MESSAGE: Final = "Invalid Identify object"
+
+
 def legacy_identify_event(
     kind: str, identify: object, first: Any, second: Any
-) -> dict[str, Any] | None:
-    """The event a legacy ``identify``/``groupIdentify`` call logs, or ``None`` to skip it.
+) -> dict[str, Any] | str:
+    """The event a legacy ``identify``/``groupIdentify`` call logs, or why it is skipped.
 
     The legacy SDK skips (with a warning) anything that is not an ``Identify``. An event that
     would carry no operation (an empty builder, or a group identify whose operations are all
@@ -753,12 +758,13 @@ def legacy_identify_event(
         second: the device id, or the group name.
 
     Returns:
-        The event dict, or ``None`` when ``identify`` is not an ``Identify`` or has no
-        operation for this kind of event.
+        The event dict; or, when ``identify`` is not an ``Identify`` or has no operation for
+        this kind of event, the message already logged (``INVALID_IDENTIFY_MESSAGE``,
+        ``EMPTY_IDENTIFY_MESSAGE`` or ``EMPTY_GROUP_IDENTIFY_MESSAGE``).
     """
     if not isinstance(identify, Identify):
-        logger.warning("amplitude_legacy: Invalid Identify object. Skipping operation.")
-        return None
+        logger.warning("amplitude_legacy: %s. Skipping operation.", INVALID_IDENTIFY_MESSAGE)
+        return INVALID_IDENTIFY_MESSAGE
     if kind == "user":
         event = identify.identify_user(first, second)
         operations = event["user_properties"]
@@ -767,6 +773,5 @@ def legacy_identify_event(
         event = identify.identify_group(first, name)
         operations = event["group_properties"]
     if not operations:
-        log_empty_identify(kind)
-        return None
+        return log_empty_identify(kind)
     return event

@@ -552,14 +552,18 @@ class LegacyClient:
     ) -> EventFuture:
         """Send an ``$identify`` built from a legacy ``Identify`` (legacy signature)."""
         event = legacy_identify_event("user", identify, user_id, device_id)
-        return resolved(SKIPPED_RESPONSE) if event is None else self.logEvent(event)
+        if isinstance(event, str):  # nothing to send (already logged)
+            return resolved(Response(Status.SKIPPED, 0, None, DropReason.INVALID, event))
+        return self.logEvent(event)
 
     def groupIdentify(
         self, group_type: str, group_name: Union[str, Sequence[str]], identify: Identify
     ) -> EventFuture:
         """Send a ``$groupidentify`` event (legacy: a throw-away ``device_id``)."""
         event = legacy_identify_event("group", identify, group_type, group_name)
-        return resolved(SKIPPED_RESPONSE) if event is None else self.logEvent(event)
+        if isinstance(event, str):  # nothing to send (already logged)
+            return resolved(Response(Status.SKIPPED, 0, None, DropReason.INVALID, event))
+        return self.logEvent(event)
 
     def flush(self, timeout: float | None = None) -> FlushResult:
         """Send everything buffered now and wait for the outcome of each event logged before.

@@ -98,6 +98,9 @@ def test_empty_identify_is_skipped_and_logged_like_the_official_sdk(
         shim.groupIdentify("org", "acme", Identify()).result(1),
     ]
     assert [r.status for r in legacy] == [Status.SKIPPED] * 4
+    # ... and, unlike the legacy SDK's bare skip, say why, counted as invalid input
+    assert [(r.reason, r.error) for r in legacy] == [("invalid", m) for m in expected * 2]
+    assert client.stats().dropped == {"invalid": 2}
     errors = our_errors(caplog)
     assert len(errors) == 6
     assert [expected[0] in e for e in errors] == [True, False, True, False, True, False]

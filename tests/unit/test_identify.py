@@ -494,15 +494,16 @@ def test_nesting_limit_is_the_apis() -> None:
 def test_legacy_group_event_built_for_an_empty_identify_is_skipped(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """legacy_identify_event returns None (and logs an error) when the event would carry no
-    operation: an empty builder, or a group identify with only non-group operations."""
+    """legacy_identify_event returns the logged message (not an event) when the event would
+    carry no operation: an empty builder, or a group identify with only non-group operations."""
     from amplitude_legacy._identify import legacy_identify_event
 
     caplog.set_level(logging.ERROR, logger=LOGGER)
-    assert legacy_identify_event("user", Identify(), "user-0001", None) is None
-    assert legacy_identify_event("group", Identify(), "org", "acme") is None
-    assert legacy_identify_event("group", Identify().remove("r", 1), "org", "acme") is None
-    assert legacy_identify_event("group", Identify().set("a", 1), "org", ["x"]) is not None
+    empty_user, empty_group = "Empty identify properties", "Empty group identify properties"
+    assert legacy_identify_event("user", Identify(), "user-0001", None) == empty_user
+    assert legacy_identify_event("group", Identify(), "org", "acme") == empty_group
+    assert legacy_identify_event("group", Identify().remove("r", 1), "org", "acme") == empty_group
+    assert isinstance(legacy_identify_event("group", Identify().set("a", 1), "org", ["x"]), dict)
     messages = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
     assert len(messages) == 3
     assert "Empty identify properties" in messages[0]

@@ -227,7 +227,9 @@ def test_identify_and_group_identify_payloads(
     assert ident["user_properties"] == {"$set": {"plan": "pro"}}
     assert group["event_type"] == "$groupidentify" and group["groups"] == {"org": "acme"}
     assert group["group_properties"] == {"$set": {"size": 10}} and len(group["device_id"]) == 25
-    assert client.identify("u", None, {"not": "identify"}).result(1).status is Status.SKIPPED  # type: ignore[arg-type]
+    skipped = client.identify("u", None, {"not": "identify"}).result(1)  # type: ignore[arg-type]
+    assert (skipped.status, skipped.reason) == (Status.SKIPPED, "invalid")
+    assert skipped.error == "Invalid Identify object"
 
 
 def test_max_cached_events_triggers_an_upload(
