@@ -110,6 +110,31 @@ class EventFuture(Future["Response"]):
         """Events cannot be withdrawn once logged; always ``False``."""
         return False
 
+    # Most futures are resolved before anyone asks: answer those without building the
+    # Condition (Future's own methods take it first, ~6 µs here). Resolving writes the result
+    # (or exception) before the state, so a reader that sees FINISHED sees both.
+
+    def done(self) -> bool:
+        """Whether the event has its outcome (it can never be cancelled)."""
+        return self._state == FINISHED
+
+    def result(self, timeout: float | None = None) -> Response:
+        """The ``Response``, waiting up to ``timeout`` seconds (``None``: as long as it takes).
+
+        Raises:
+            TimeoutError: no outcome within ``timeout`` (``concurrent.futures.TimeoutError``).
+            Exception: what a middleware raised for this event.
+        """
+        if self._state == FINISHED and self._exception is None:
+            return self._result  # type: ignore[return-value]
+        return super().result(timeout)
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        """What a middleware raised for this event, else ``None`` (waits like ``result``)."""
+        if self._state == FINISHED:
+            return self._exception
+        return super().exception(timeout)
+
     def wait_async(self) -> asyncio.Future[Response]:
         """An ``asyncio.Future`` for this event, bound to the running loop (never blocks it)."""
         import asyncio  # only asyncio code awaits: the import stays off ``import amplitude_legacy``

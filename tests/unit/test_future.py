@@ -80,6 +80,25 @@ def test_resolve_creates_no_condition_when_nobody_waits() -> None:
     assert "_cond" not in f.__dict__
 
 
+def test_asking_a_resolved_future_builds_no_condition() -> None:
+    """done(), result() and exception() of a resolved future answer without the Condition."""
+    f = EventFuture()
+    assert not f.done()
+    f._resolve(OK)
+    assert f.done() and f.result() is OK and f.result(timeout=0) is OK and f.exception() is None
+    assert "_cond" not in f.__dict__
+
+
+def test_a_future_holding_an_exception_raises_it_from_result() -> None:
+    """A middleware's exception (set with set_exception) comes out of result(), even resolved."""
+    f = EventFuture()
+    error = ValueError("a middleware raised")
+    f.set_exception(error)
+    assert f.done() and f.exception() is error and f.exception(timeout=0) is error
+    with pytest.raises(ValueError, match="a middleware raised"):
+        f.result(timeout=0)
+
+
 def test_resolve_after_waiter_created() -> None:
     """Resolving after a waiter touched the future still completes it."""
     f = EventFuture()
