@@ -483,10 +483,7 @@ class NodeClient(PluginApiMixin):
         if isinstance(user_id, Identify):  # new style: identify(Identify, event_options)
             options = event_options if event_options is not None else device_id
             return self._identify_new_style(user_id, options)
-        event = legacy_identify_event("user", identify, user_id, device_id)
-        if isinstance(event, str):
-            return self._identify_skipped(event)
-        return self.logEvent(event)
+        return self._log_identify(legacy_identify_event("user", identify, user_id, device_id))
 
     @overload
     def groupIdentify(
@@ -529,14 +526,14 @@ class NodeClient(PluginApiMixin):
         """
         if event_options is not None:
             return self._group_identify_new_style(group_type, group_name, identify, event_options)
-        event = legacy_identify_event("group", identify, group_type, group_name)
-        if isinstance(event, str):
-            return self._identify_skipped(event)
-        return self.logEvent(event)
+        return self._log_identify(legacy_identify_event("group", identify, group_type, group_name))
 
-    def _identify_skipped(self, message: str) -> EventFuture:
-        """A legacy identify with nothing to send: ``skipped``, counted as ``invalid`` input."""
-        return self._reject(None, DropReason.INVALID, Status.SKIPPED, message)
+    def _log_identify(self, event: Dict[str, Any] | str) -> EventFuture:
+        """Log a legacy identify's event; with nothing to send (``event`` is why, already
+        logged) resolve ``skipped``, counted as ``invalid`` input."""
+        if isinstance(event, str):
+            return self._reject(None, DropReason.INVALID, Status.SKIPPED, event)
+        return self.logEvent(event)
 
     # ------------------------------------------------------------------ delivery
 

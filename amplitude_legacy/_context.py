@@ -50,8 +50,7 @@ class context:  # lower case, like contextlib's helpers: it reads as a phrase
         self._tokens: List[Token[Dict[str, Any] | None]] = []
 
     def __enter__(self) -> Mapping[str, Any]:
-        outer = _VALUES.get()
-        merged = {**outer, **self._values} if outer else dict(self._values)
+        merged = _nested(self._values)
         self._tokens.append(_VALUES.set(merged))
         return MappingProxyType(merged)
 
@@ -61,7 +60,7 @@ class context:  # lower case, like contextlib's helpers: it reads as a phrase
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        _VALUES.reset(self._tokens.pop())
+        leave_values(self._tokens.pop())
 
     def __call__(self, function: F) -> F:
         values = self._values
@@ -93,13 +92,18 @@ def enter_values(values: Mapping[str, Any]) -> Token[Dict[str, Any] | None]:
     For integrations whose start and end are separate hooks: no object and no read-only view
     are made (about half of ``with context(...)``'s cost, paid on every request).
     """
-    outer = _VALUES.get()
-    return _VALUES.set({**outer, **values} if outer else dict(values))
+    return _VALUES.set(_nested(values))
 
 
 def leave_values(token: Token[Dict[str, Any] | None]) -> None:
     """Leave a context entered by ``enter_values`` (restores the one around it)."""
     _VALUES.reset(token)
+
+
+def _nested(values: Mapping[str, Any]) -> Dict[str, Any]:
+    """The values of a context entered here: the outer context's, with ``values`` over them."""
+    outer = _VALUES.get()
+    return {**outer, **values} if outer else dict(values)
 
 
 def current_context() -> Mapping[str, Any]:

@@ -551,17 +551,18 @@ class LegacyClient:
         self, user_id: str | None, device_id: str | None, identify: Identify
     ) -> EventFuture:
         """Send an ``$identify`` built from a legacy ``Identify`` (legacy signature)."""
-        event = legacy_identify_event("user", identify, user_id, device_id)
-        if isinstance(event, str):  # nothing to send (already logged)
-            return resolved(Response(Status.SKIPPED, 0, None, DropReason.INVALID, event))
-        return self.logEvent(event)
+        return self._log_identify(legacy_identify_event("user", identify, user_id, device_id))
 
     def groupIdentify(
         self, group_type: str, group_name: Union[str, Sequence[str]], identify: Identify
     ) -> EventFuture:
         """Send a ``$groupidentify`` event (legacy: a throw-away ``device_id``)."""
-        event = legacy_identify_event("group", identify, group_type, group_name)
-        if isinstance(event, str):  # nothing to send (already logged)
+        return self._log_identify(legacy_identify_event("group", identify, group_type, group_name))
+
+    def _log_identify(self, event: Dict[str, Any] | str) -> EventFuture:
+        """Log a legacy identify's event; ``skipped`` with the reason when ``event`` is the
+        message of why there is nothing to send (already logged)."""
+        if isinstance(event, str):
             return resolved(Response(Status.SKIPPED, 0, None, DropReason.INVALID, event))
         return self.logEvent(event)
 
