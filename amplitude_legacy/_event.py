@@ -310,11 +310,14 @@ def find_problem(event: Event, min_id_length: int | None = None) -> Tuple[str, s
         if kind is str:  # most values: only a field documented as something else can be wrong
             if key not in not_str:
                 continue
-        elif kind not in scalars:
+        # A float is fine when finite: ``x - x`` is 0.0 then, and NaN (truthy) for inf or NaN.
+        elif kind not in scalars and (kind is not float or value - value):
             flat = kind is dict  # the common case, a flat dict of scalars, is checked inline
             if flat:
                 for k, v in value.items():
-                    if type(k) is not str or type(v) not in scalars:
+                    if type(k) is not str or (
+                        type(v) not in scalars and (type(v) is not float or v - v)
+                    ):
                         flat = False
                         break
             detail = None if flat else _json_problem(value, 1)

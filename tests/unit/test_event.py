@@ -195,6 +195,9 @@ def test_properties_rule_comes_before_serializability() -> None:
         ("event_properties", {"n": float("nan")}, "non-finite number nan"),
         ("event_properties", {"i": float("inf")}, "non-finite number inf"),
         ("event_properties", {"i": [[-float("inf")]]}, "non-finite number -inf"),
+        # a finite float first: the inline walk of a flat dict accepts it and goes on
+        ("event_properties", {"ok": 1.5, "i": -float("inf")}, "non-finite number -inf"),
+        ("event_properties", {"ok": 1.5, "s": {1}}, "a value of type set"),
         ("event_properties", {1: "one"}, "non-string key 1"),
         ("event_properties", {"d": {None: 1}}, "non-string key None"),
         ("event_properties", {"l": [{"x": {2, 3}}]}, "a value of type set"),
