@@ -3,7 +3,9 @@
 Schemas are compiled once, at construction, by ``fastjsonschema``: it turns each schema into
 Python code, about 20x faster per event than ``jsonschema``'s interpreter on a 10-property
 schema (5-6 µs against ~100 µs on the benchmark machine), which is what makes a check on the
-caller's thread affordable.
+caller's thread affordable. A plain schema also gets an acceptor (``_plain_schema``) that
+answers the common valid event in about half that again; fastjsonschema decides every event
+the acceptor is not sure of, and writes every message.
 """
 
 from __future__ import annotations
@@ -11,10 +13,11 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Callable, Dict, Mapping, Union
+from typing import Any, Callable, Dict, Mapping, Tuple, Union
 
 from amplitude_legacy._middleware import Middleware, MiddlewareNext, MiddlewarePayload
 from amplitude_legacy.middleware._common import BurstLog, Reason, get_field, stop
+from amplitude_legacy.middleware._plain_schema import Acceptor, compile_acceptor
 
 __all__ = ["ON_VIOLATION", "PlanSource", "TrackingPlan", "validate"]
 
@@ -100,7 +103,8 @@ class TrackingPlan:
             )
         fastjsonschema = _load_fastjsonschema()
         self._error = fastjsonschema.JsonSchemaValueException
-        self._checks: Dict[str, Check] = {}
+        # event type -> (the plain-schema acceptor or None, fastjsonschema's check)
+        self._checks: Dict[str, Tuple[Acceptor | None, Check]] = {}
         for event_type, schema in plan.items():
             if not isinstance(event_type, str) or not event_type:
                 raise ValueError(f"plan: keys must be event types, got {event_type!r}")
@@ -110,11 +114,11 @@ class TrackingPlan:
                     f"got {type(schema).__name__}"
                 )
             try:
-                self._checks[event_type] = fastjsonschema.compile(
-                    schema, handlers=_NoRemoteRefs(), use_default=False
-                )
+                check = fastjsonschema.compile(schema, handlers=_NoRemoteRefs(), use_default=False)
             except Exception as exc:  # fastjsonschema raises several kinds for a bad schema
                 raise ValueError(f"plan[{event_type!r}]: not a valid JSON Schema: {exc}") from None
+            patterns = getattr(check, "__globals__", {}).get("REGEX_PATTERNS", {})
+            self._checks[event_type] = (compile_acceptor(schema, patterns), check)
 
     @property
     def event_types(self) -> frozenset[str]:
@@ -148,14 +152,17 @@ class TrackingPlan:
 
         def problem_of(event: Dict[str, Any]) -> str | None:
             event_type = get_field(event, "event_type")
-            validate = checks.get(event_type) if type(event_type) is str else None
-            if validate is None:
+            found = checks.get(event_type) if type(event_type) is str else None
+            if found is None:
                 if not allow_unplanned and event_type not in exempt:
                     return f"event type {event_type!r} is not in the tracking plan"
                 return None
             properties = get_field(event, "event_properties")
             if properties is None:
                 properties = {}
+            accept, validate = found
+            if accept is not None and accept(properties):
+                return None  # surely valid (see _plain_schema): the common case, cheaply
             try:
                 validate(properties)
             except error:
