@@ -14,6 +14,8 @@ Scenarios (stdlib ``json`` in every one, as a plain ``pip install`` gives):
   collector (served from this process): call site, worker, encoding, HTTP, futures.
 - ``import + init``: the whole process, ``import amplitude_legacy`` and ``init``, minus an empty
   interpreter (modules byte-compiled first).
+- ``--chain``: ``logEvent`` of the middleware benchmark's event (10 properties) through
+  ``drop_events`` + ``redact(hash)`` + ``validate`` + ``route``, one step at a time.
 
 Needs valgrind (``apt-get install valgrind``). About 10 minutes for both commits.
 """
@@ -73,8 +75,26 @@ os._exit(0)
 """
 
 
+_CHAIN = """
+from bench.middleware import _chain, _event
+chain, _ = _chain("STEP", "http://127.0.0.1:9/2/httpapi")  # a destination that never sends
+for middleware in chain:
+    client.addEventMiddleware(middleware)
+events = [_event(i) for i in range(LARGE)]  # as many in every run: building them cancels out
+log = client.logEvent
+for event in events[:n]:
+    log(event)
+os._exit(0)
+"""
+
+
 def _calls(middleware: int) -> str:
     return _PRELUDE + _QUIET_CLIENT + _CALLS.replace("MIDDLEWARE", str(middleware))
+
+
+def _chain_step(step: str) -> Tuple[str, int, int]:
+    script = _CHAIN.replace("STEP", step).replace("LARGE", "6000")
+    return _PRELUDE + _QUIET_CLIENT + script, 1000, 6000
 
 
 #: name -> (script, small n, large n); a large n of 0 means "one run, minus an empty interpreter".
@@ -85,6 +105,17 @@ SCENARIOS: Dict[str, Tuple[str, int, int]] = {
     "delivered": (_PRELUDE + _DELIVERED, 2000, 22000),
     "import + init": (_PRELUDE + _QUIET_CLIENT + "os._exit(0)\n", 0, 0),
 }
+#: ``--chain``: the middleware benchmark's event (``bench/middleware.py``) through its chain,
+#: built up one step at a time, as ``python -m bench.middleware --chain-steps`` times it.
+CHAIN_STEPS: Dict[str, Tuple[str, int, int]] = {
+    "chain: bare client": _chain_step("bare"),
+    "chain: one no-op middleware": _chain_step("noop"),
+    "chain: + drop_events": _chain_step("chain:1"),
+    "chain: + redact(hash)": _chain_step("chain:2"),
+    "chain: + validate": _chain_step("chain:3"),
+    "chain: + route": _chain_step("chain:4"),
+}
+SCENARIOS.update(CHAIN_STEPS)
 
 _SUMMARY = re.compile(rb"^summary:\s*(\d+)", re.MULTILINE)
 
@@ -149,8 +180,12 @@ def main(argv: List[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.instructions", description=__doc__)
     parser.add_argument("--against", metavar="REV", help="also measure this commit (A/B)")
     parser.add_argument("--only", help="comma-separated scenario names")
+    parser.add_argument(
+        "--chain", action="store_true", help="the middleware chain, step by step (~6 min a tree)"
+    )
     args = parser.parse_args(argv)
-    names = args.only.split(",") if args.only else list(SCENARIOS)
+    default = [name for name in SCENARIOS if name not in CHAIN_STEPS]
+    names = args.only.split(",") if args.only else list(CHAIN_STEPS) if args.chain else default
     unknown = set(names) - set(SCENARIOS)
     if unknown:
         parser.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
