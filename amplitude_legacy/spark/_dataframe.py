@@ -50,6 +50,19 @@ OUTCOME_SCHEMA = T.StructType(
 _WITH_DEAD_LETTER = T.StructType(
     [*OUTCOME_SCHEMA.fields, T.StructField("dead_letter", T.StringType())]
 )
+#: Each chunk's counts by ``(status, reason)``, after its outcome arrays.
+_COUNTS = T.StructField(
+    "__amplitude_legacy_counts",
+    T.ArrayType(
+        T.StructType(
+            [
+                T.StructField("status", T.StringType()),
+                T.StructField("reason", T.StringType()),
+                T.StructField("n", T.LongType()),
+            ]
+        )
+    ),
+)
 
 #: Millisecond fields that may come as timestamps or fractional numbers.
 _MILLIS_FIELDS = ("time", "session_id")
@@ -498,14 +511,16 @@ def _run(
     """Send ``df`` in one Spark job; return the stored outcomes and their summary."""
     rows = _strings(_rows(df, insert_id_column))
     schema = _WITH_DEAD_LETTER if sender.dead_letters else OUTCOME_SCHEMA
-    packed = T.StructType([T.StructField(f.name, T.ArrayType(f.dataType)) for f in schema.fields])
+    packed = T.StructType(
+        [*(T.StructField(f.name, T.ArrayType(f.dataType)) for f in schema.fields), _COUNTS]
+    )
     chunks = df.sparkSession.createDataFrame(rows.mapPartitions(sender), packed, verifySchema=False)
     # Runs the send now, once; later actions read the stored chunks (a lost executor makes
     # them fail rather than send again).
     stored = chunks.localCheckpoint(eager=True)
     outcomes = stored.select(F.explode(F.arrays_zip(*schema.names)).alias("o")).select("o.*")
-    counts = outcomes.groupBy("status", "reason").count().collect()
-    return outcomes, Summary.of((r["status"], r["reason"], r["count"]) for r in counts)
+    counts = stored.select(_COUNTS.name).collect()  # a few rows per partition: no shuffle
+    return outcomes, Summary.of(tuple(c) for chunk in counts for c in chunk[0])
 
 
 def _log_summary(what: str, summary: Summary) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib
 import json
-from collections import deque
+from collections import Counter, deque
 from concurrent.futures import Future
 from typing import (
     Any,
@@ -146,7 +146,8 @@ class PartitionSender:
 
         Yields:
             Chunks of outcomes in input order, column by column: ``(insert_ids, statuses,
-            reasons, status_codes, errors)`` (plus dead-letter lines), one entry per row.
+            reasons, status_codes, errors)`` (plus dead-letter lines), one entry per row,
+            and last the chunk's counts, ``[(status, reason, n), ...]``.
         """
         client: NodeClient | None = None
         pending: Deque[_Pending] = deque()
@@ -167,7 +168,7 @@ class PartitionSender:
                 if len(pending) >= self.window:
                     self._add(columns, *pending.popleft())
                     if len(columns[0]) >= self.chunk:
-                        yield columns
+                        yield self._sealed(columns)
                         columns = self._empty()
             if client is not None:
                 client.shutdown()  # flushes: every future below is resolved after this
@@ -175,16 +176,23 @@ class PartitionSender:
             while pending:
                 self._add(columns, *pending.popleft())
                 if len(columns[0]) >= self.chunk:
-                    yield columns
+                    yield self._sealed(columns)
                     columns = self._empty()
             if columns[0]:
-                yield columns
+                yield self._sealed(columns)
         finally:
             if client is not None:  # the task failed or was cancelled: Spark runs it again
                 client.shutdown(0)
 
     def _empty(self) -> Tuple[List[Any], ...]:
         return tuple([] for _ in range(6 if self.dead_letters else 5))
+
+    @staticmethod
+    def _sealed(columns: Tuple[List[Any], ...]) -> Tuple[List[Any], ...]:
+        """The chunk with its counts by ``(status, reason)`` appended: the driver sums these
+        few rows for the summary instead of exploding and grouping every outcome."""
+        counts = Counter(zip(columns[1], columns[2]))
+        return (*columns, [(status, reason, n) for (status, reason), n in counts.items()])
 
     def _client(self) -> NodeClient:
         client = NodeClient(self.api_key, self.options)

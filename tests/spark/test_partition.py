@@ -42,8 +42,8 @@ def row(event: dict, insert_id: str | None = "id-0") -> str:
 
 
 def flatten(chunks: List[Tuple[List[Any], ...]]) -> List[Tuple[Any, ...]]:
-    """The chunks' columns back into one tuple per row, in order."""
-    return [outcome for chunk in chunks for outcome in zip(*chunk)]
+    """The chunks' columns back into one tuple per row, in order (without the counts)."""
+    return [outcome for chunk in chunks for outcome in zip(*chunk[:-1])]
 
 
 # ---------------------------------------------------------------------------- rows to events
@@ -200,6 +200,8 @@ def test_outcomes_come_in_input_order_in_chunks(amplitude_collector: Collector) 
         "success"
     ] * 3
     assert outcomes[3][2] == "middleware_stopped" and outcomes[5][2] == "invalid"
+    summary = Summary.of(c for chunk in chunks for c in chunk[-1])  # each chunk counts its own
+    assert summary == Summary.of((o[1], o[2], 1) for o in outcomes) and summary.total == 9
     assert sorted(e["insert_id"] for e in amplitude_collector.events) == sorted(
         o[0] for o in outcomes if o[1] == "success"
     )
