@@ -48,6 +48,9 @@ OBJECT_FIELDS: Tuple[str, ...] = (
 INSERT_ID_NAMESPACE = "amplitude_legacy.spark/insert_id/v1\n"
 
 _NAMESPACE = INSERT_ID_NAMESPACE.encode()
+#: The variant digit for each hex digit (bits 10, then the digit's low two bits): a lookup,
+#: as the JVM's ``translate`` does it, costs a third of ``int(digit, 16)`` per row.
+_VARIANT = {d: "89ab"[int(d, 16) & 3] for d in "0123456789abcdef"}
 
 #: ``(insert_id, status, reason, status_code, error)``: one row of the outcomes DataFrame.
 Outcome = Tuple[Optional[str], str, Optional[str], int, Optional[str]]
@@ -69,7 +72,7 @@ def hashed_insert_id(event_json: str) -> str:
         The id: version nibble 8 (RFC 9562 "custom"), variant bits 10.
     """
     h = hashlib.sha256(_NAMESPACE + event_json.encode()).hexdigest()
-    return f"{h[:8]}-{h[8:12]}-8{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:32]}"
+    return f"{h[:8]}-{h[8:12]}-8{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
 
 
 def split_line(line: str, hash_ids: bool) -> Tuple[str, str | None]:
