@@ -1,11 +1,12 @@
 """``send_dataframe`` and ``foreach_batch``: the driver side of sending a DataFrame.
 
 The driver checks everything it can before a task starts (columns, options, middleware).
-The JVM turns each row into its canonical JSON and its ``insert_id`` (the SHA-256 runs there,
-in parallel, outside Python's GIL); one ``PartitionSender`` per partition logs the events and
-hands the outcomes back in columnar chunks. They are materialized once with
-``localCheckpoint(eager=True)``: the send happens in that one job, and any later action on the
-outcomes reads the stored chunks instead of running the send again.
+The JVM turns each row into its canonical JSON, followed by the row's own id when it has one,
+and hands the partition's rows to Python as plain UTF-8 strings (as ``DataFrame.toJSON``
+does: no pickling, no ``Row`` objects); one ``PartitionSender`` per partition hashes the
+rows without an id, logs the events and hands the outcomes back in columnar chunks. They are
+materialized once with ``localCheckpoint(eager=True)``: the send happens in that one job, and
+any later action on the outcomes reads the stored chunks instead of running the send again.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Callable, List, Mapping, Sequence, Tuple, Union
 
+from pyspark import RDD
+from pyspark.serializers import UTF8Deserializer
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -46,6 +49,19 @@ OUTCOME_SCHEMA = T.StructType(
 )
 _WITH_DEAD_LETTER = T.StructType(
     [*OUTCOME_SCHEMA.fields, T.StructField("dead_letter", T.StringType())]
+)
+#: Each chunk's counts by ``(status, reason)``, after its outcome arrays.
+_COUNTS = T.StructField(
+    "__amplitude_legacy_counts",
+    T.ArrayType(
+        T.StructType(
+            [
+                T.StructField("status", T.StringType()),
+                T.StructField("reason", T.StringType()),
+                T.StructField("n", T.LongType()),
+            ]
+        )
+    ),
 )
 
 #: Millisecond fields that may come as timestamps or fractional numbers.
@@ -156,6 +172,8 @@ def send_dataframe(
         _check_options(api_key, options),
         _check_middleware(middleware),
         json_fields=_check_columns(df, insert_id_column),
+        hash_ids=insert_id_column is None,
+        big_ints=_wide_integers(df.schema),
     )
     outcomes, summary = _run(df, sender, insert_id_column)
     _log_summary("send_dataframe", summary)
@@ -235,6 +253,8 @@ class _BatchSender:
             self._options,
             self._middleware,
             json_fields=_check_columns(batch_df, self._insert_id_column),
+            hash_ids=self._insert_id_column is None,
+            big_ints=_wide_integers(batch_df.schema),
             dead_letters=True,
             dead_letter_fields={"batch_id": batch_id},
         )
@@ -348,6 +368,19 @@ def _contains(kind: T.DataType, wanted: type) -> bool:
     return False
 
 
+def _wide_integers(kind: T.DataType) -> bool:
+    """Can a value be an integer beyond 64 bits in the row's JSON (a decimal of 19+ digits)?"""
+    if isinstance(kind, T.DecimalType):
+        return kind.precision > 18
+    if isinstance(kind, T.StructType):
+        return any(_wide_integers(f.dataType) for f in kind.fields)
+    if isinstance(kind, T.MapType):
+        return _wide_integers(kind.keyType) or _wide_integers(kind.valueType)
+    if isinstance(kind, T.ArrayType):
+        return _wide_integers(kind.elementType)
+    return False
+
+
 def _nested(kind: T.DataType) -> bool:
     return _contains(kind, T.StructType) or _contains(kind, T.MapType)
 
@@ -380,7 +413,10 @@ def _canonical(column: Column, kind: T.DataType) -> Column:
 
 
 def _hashed_id(event: Column) -> Column:
-    """``SHA-256(INSERT_ID_NAMESPACE + event JSON)``, its first 128 bits laid out as a UUID."""
+    """``SHA-256(INSERT_ID_NAMESPACE + event JSON)``, its first 128 bits laid out as a UUID.
+
+    For ``insert_ids``; a send computes the same id in the task (``hashed_insert_id``).
+    """
     h = F.sha2(F.concat(F.lit(INSERT_ID_NAMESPACE), event), 256)
     # Version nibble 8 (RFC 9562 "custom"), variant bits 10: a well-formed UUID.
     return F.concat(
@@ -391,28 +427,22 @@ def _hashed_id(event: Column) -> Column:
     )  # fmt: skip
 
 
-def _with_ids(df: DataFrame, insert_id_column: str | None, *, keep: bool) -> DataFrame:
-    """Each row's event JSON and ``insert_id``, computed in the JVM.
+def _with_ids(df: DataFrame, insert_id_column: str | None) -> DataFrame:
+    """``df``'s columns plus ``insert_id``, computed in the JVM (for ``insert_ids``).
 
-    With ``keep``, ``df``'s columns plus ``insert_id``; else the columns ``event`` and
-    ``insert_id``. The id is the ``insert_id_column`` value, else the row's own ``insert_id``,
-    else the hash of the event JSON.
+    The id is the ``insert_id_column`` value, else the row's own ``insert_id``, else the hash
+    of the event JSON: the ids a send gives (``_rows`` and ``split_line``).
     """
     event = F.to_json(F.struct(*_event_columns(df, insert_id_column)))
-    source = insert_id_column or ("insert_id" if "insert_id" in df.columns else None)
-    carried = [F.col("*")] if keep else [F.col(f"`{source}`")] if source else []
     # A projection of its own, so the JSON is built once even though the hash reads it too.
-    staged = df.select(*carried, event.alias(_EVENT))
+    staged = df.select(F.col("*"), event.alias(_EVENT))
     if insert_id_column is not None:
         ids = F.col(f"`{insert_id_column}`").cast("string")
     elif "insert_id" in df.columns:
         ids = F.coalesce(F.col("insert_id").cast("string"), _hashed_id(F.col(_EVENT)))
     else:
         ids = _hashed_id(F.col(_EVENT))
-    staged = staged.withColumn("insert_id", ids)
-    if keep:
-        return staged.drop(_EVENT)
-    return staged.select(F.col(_EVENT).alias("event"), "insert_id")
+    return staged.withColumn("insert_id", ids).drop(_EVENT)
 
 
 def insert_ids(df: DataFrame, insert_id_column: str | None = None) -> DataFrame:
@@ -438,33 +468,59 @@ def insert_ids(df: DataFrame, insert_id_column: str | None = None) -> DataFrame:
         >>> ids.join(result.outcomes, "insert_id").where("status != 'success'").show()
     """
     _check_columns(df, insert_id_column)
-    return _with_ids(df, insert_id_column, keep=True)
+    return _with_ids(df, insert_id_column)
 
 
 # ---------------------------------------------------------------------------- the one job
+
+
+def _rows(df: DataFrame, insert_id_column: str | None) -> DataFrame:
+    """One string column: each row's event JSON, then ``"\\n"`` and its own id if it has one.
+
+    The own id is the ``insert_id_column`` value, else the row's ``insert_id``; a null one
+    is left out (``concat_ws`` skips nulls), and the task hashes the row or finds it invalid
+    (``split_line``). The JSON never holds a raw line break: the JVM escapes them.
+    """
+    event = F.to_json(F.struct(*_event_columns(df, insert_id_column)))
+    source = insert_id_column or ("insert_id" if "insert_id" in df.columns else None)
+    if source is not None:
+        event = F.concat_ws("\n", event, F.col(f"`{source}`").cast("string"))
+    return df.select(event.alias("row"))
+
+
+def _strings(rows: DataFrame) -> RDD[str]:
+    """``rows``' one string column as an RDD of ``str``, the way ``DataFrame.toJSON`` moves
+    its strings: UTF-8 frames, read without pickling or building a ``Row`` per row."""
+    try:
+        session = rows.sparkSession
+        jvm: Any = session.sparkContext._jvm
+        encoder = jvm.org.apache.spark.sql.Encoders.STRING()
+        strings = getattr(rows._jdf, "as")(encoder)  # Dataset[String]
+    except Exception as exc:  # Spark Connect DataFrames have no JVM side here
+        raise TypeError(
+            "amplitude_legacy.spark needs a classic PySpark session (the rows are sent from "
+            "mapPartitions on executors); Spark Connect sessions are not supported"
+        ) from exc
+    deserializer = UTF8Deserializer()  # type: ignore[no-untyped-call]  # (PySpark's own)
+    return RDD(strings.toJavaRDD(), session.sparkContext, deserializer)
 
 
 def _run(
     df: DataFrame, sender: PartitionSender, insert_id_column: str | None
 ) -> Tuple[DataFrame, Summary]:
     """Send ``df`` in one Spark job; return the stored outcomes and their summary."""
-    rows = _with_ids(df, insert_id_column, keep=False)
-    try:
-        rdd = rows.rdd
-    except Exception as exc:  # Spark Connect DataFrames have no .rdd
-        raise TypeError(
-            "amplitude_legacy.spark needs a classic PySpark session (the rows are sent from "
-            "mapPartitions on executors); Spark Connect sessions are not supported"
-        ) from exc
+    rows = _strings(_rows(df, insert_id_column))
     schema = _WITH_DEAD_LETTER if sender.dead_letters else OUTCOME_SCHEMA
-    packed = T.StructType([T.StructField(f.name, T.ArrayType(f.dataType)) for f in schema.fields])
-    chunks = df.sparkSession.createDataFrame(rdd.mapPartitions(sender), packed, verifySchema=False)
+    packed = T.StructType(
+        [*(T.StructField(f.name, T.ArrayType(f.dataType)) for f in schema.fields), _COUNTS]
+    )
+    chunks = df.sparkSession.createDataFrame(rows.mapPartitions(sender), packed, verifySchema=False)
     # Runs the send now, once; later actions read the stored chunks (a lost executor makes
     # them fail rather than send again).
     stored = chunks.localCheckpoint(eager=True)
     outcomes = stored.select(F.explode(F.arrays_zip(*schema.names)).alias("o")).select("o.*")
-    counts = outcomes.groupBy("status", "reason").count().collect()
-    return outcomes, Summary.of((r["status"], r["reason"], r["count"]) for r in counts)
+    counts = stored.select(_COUNTS.name).collect()  # a few rows per partition: no shuffle
+    return outcomes, Summary.of(tuple(c) for chunk in counts for c in chunk[0])
 
 
 def _log_summary(what: str, summary: Summary) -> None:

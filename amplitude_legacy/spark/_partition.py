@@ -1,7 +1,8 @@
 """What one Spark task runs: a client for the partition, every row logged, one outcome per row.
 
 No PySpark import: Spark pickles a ``PartitionSender`` on the driver and calls it on the
-executor with the partition's rows, each ``(event as JSON, insert_id)``. It builds a
+executor with the partition's rows, each a string: the event as JSON, then a line break and
+its id when the row has one (``split_line``; the others get their content hash). It builds a
 ``NodeClient`` there, adds the middleware, logs each row and yields the outcomes in input
 order, in columnar chunks, keeping at most ``window`` events unresolved so memory stays flat
 for any partition size. Then it shuts the client down (which flushes).
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import importlib
 import json
-from collections import deque
+from collections import Counter, deque
 from concurrent.futures import Future
 from typing import (
     Any,
@@ -29,7 +30,14 @@ from typing import (
 
 from amplitude_legacy._client import NodeClient
 from amplitude_legacy._options import Options
-from amplitude_legacy.spark._events import OBJECT_FIELDS, Outcome, event_from_json, outcome_kind
+from amplitude_legacy.spark._events import (
+    OBJECT_FIELDS,
+    Outcome,
+    event_from_json,
+    outcome_kind,
+    row_loader,
+    split_line,
+)
 
 __all__ = ["CHUNK", "DEFAULT_WINDOW", "MiddlewareSpec", "PartitionSender", "load_middleware"]
 
@@ -94,6 +102,10 @@ class PartitionSender:
         options: the validated client options.
         middleware: run in this order, as ``addEventMiddleware`` would.
         json_fields: the object fields whose column holds JSON strings (parsed per row).
+        hash_ids: a row without an id gets the hash of its content (``False`` when an
+            ``insert_id_column`` is named: a row without a value there is ``invalid``).
+        big_ints: rows may hold integers beyond 64 bits (parsed with ``json.loads``, not
+            orjson: see ``row_loader``).
         dead_letters: add a sixth list to each chunk: for a rejected event, a JSON line with
             the outcome and the row as read, before middleware (``None`` otherwise).
         dead_letter_fields: merged into each dead-letter line (e.g. ``{"batch_id": 7}``).
@@ -108,6 +120,8 @@ class PartitionSender:
         middleware: Sequence[MiddlewareSpec] = (),
         *,
         json_fields: Sequence[str] = OBJECT_FIELDS,
+        hash_ids: bool = True,
+        big_ints: bool = True,
         dead_letters: bool = False,
         dead_letter_fields: Dict[str, Any] | None = None,
         window: int = DEFAULT_WINDOW,
@@ -117,6 +131,8 @@ class PartitionSender:
         self.options = options
         self.middleware = tuple(middleware)
         self.json_fields = tuple(json_fields)
+        self.hash_ids = hash_ids
+        self.big_ints = big_ints
         self.dead_letters = dead_letters
         self.dead_letter_fields = dict(dead_letter_fields or {})
         self.window = window
@@ -125,20 +141,23 @@ class PartitionSender:
     def __repr__(self) -> str:  # the API key stays out of reprs (Spark may log them)
         return f"<PartitionSender server_url={self.options.server_url!r}>"
 
-    def __call__(self, rows: Iterable[Sequence[Any]]) -> Iterator[Tuple[List[Any], ...]]:
-        """Send the partition's ``(event JSON, insert_id)`` rows.
+    def __call__(self, rows: Iterable[str]) -> Iterator[Tuple[List[Any], ...]]:
+        """Send the partition's rows (event JSON, and ``"\\n" + id`` when the row has one).
 
         Yields:
             Chunks of outcomes in input order, column by column: ``(insert_ids, statuses,
-            reasons, status_codes, errors)`` (plus dead-letter lines), one entry per row.
+            reasons, status_codes, errors)`` (plus dead-letter lines), one entry per row,
+            and last the chunk's counts, ``[(status, reason, n), ...]``.
         """
         client: NodeClient | None = None
         pending: Deque[_Pending] = deque()
         columns: Tuple[List[Any], ...] = self._empty()
-        keep, json_fields = self.dead_letters, self.json_fields
+        keep, json_fields, hash_ids = self.dead_letters, self.json_fields, self.hash_ids
+        loads = row_loader(self.big_ints)
         try:
-            for line, insert_id in rows:
-                event, problem = event_from_json(line, insert_id, json_fields)
+            for row_text in rows:
+                line, insert_id = split_line(row_text, hash_ids)
+                event, problem = event_from_json(line, insert_id, json_fields, loads)
                 row = line if keep else None
                 if problem is not None:
                     pending.append((insert_id, row, (insert_id, "invalid", "invalid", 0, problem)))
@@ -149,7 +168,7 @@ class PartitionSender:
                 if len(pending) >= self.window:
                     self._add(columns, *pending.popleft())
                     if len(columns[0]) >= self.chunk:
-                        yield columns
+                        yield self._sealed(columns)
                         columns = self._empty()
             if client is not None:
                 client.shutdown()  # flushes: every future below is resolved after this
@@ -157,16 +176,23 @@ class PartitionSender:
             while pending:
                 self._add(columns, *pending.popleft())
                 if len(columns[0]) >= self.chunk:
-                    yield columns
+                    yield self._sealed(columns)
                     columns = self._empty()
             if columns[0]:
-                yield columns
+                yield self._sealed(columns)
         finally:
             if client is not None:  # the task failed or was cancelled: Spark runs it again
                 client.shutdown(0)
 
     def _empty(self) -> Tuple[List[Any], ...]:
         return tuple([] for _ in range(6 if self.dead_letters else 5))
+
+    @staticmethod
+    def _sealed(columns: Tuple[List[Any], ...]) -> Tuple[List[Any], ...]:
+        """The chunk with its counts by ``(status, reason)`` appended: the driver sums these
+        few rows for the summary instead of exploding and grouping every outcome."""
+        counts = Counter(zip(columns[1], columns[2]))
+        return (*columns, [(status, reason, n) for (status, reason), n in counts.items()])
 
     def _client(self) -> NodeClient:
         client = NodeClient(self.api_key, self.options)

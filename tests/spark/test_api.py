@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import subprocess
 import sys
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -117,6 +118,35 @@ def test_the_id_is_a_hash_of_the_content_whatever_the_column_and_entry_order(spa
     h = hashlib.sha256(b"amplitude_legacy.spark/insert_id/v1\n" + canonical.encode()).hexdigest()
     variant = "89ab"[int(h[16], 16) & 3]
     assert first.insert_id == f"{h[:8]}-{h[8:12]}-8{h[13:16]}-{variant}{h[17:20]}-{h[20:32]}"
+
+
+def test_a_send_gives_each_row_the_id_insert_ids_gives(spark: Any) -> None:
+    """Ids made in the task (hashes; own ids, line breaks and all) are insert_ids' JVM ones;
+    a decimal wider than 64 bits is never rounded to a float on the way."""
+    big = Decimal(2**64)  # orjson would read it as a float
+    df = spark.createDataFrame(
+        [
+            ("Caf\u00e9 \u2615", "user-1", None, (big,)),
+            ("line\nbreak", "user-2", "own\nid", (Decimal(7),)),
+            ("Play", "user-3", None, None),
+        ],
+        "event_type string, user_id string, insert_id string, "
+        "event_properties struct<big: decimal(38,0)>",
+    )
+    with Collector() as collector:
+        result = send_dataframe(df, "KEY", {"serverUrl": collector.http_api_url})
+        outcomes = result.outcomes.collect()
+        expected = {r.insert_id for r in insert_ids(df).collect()}
+        assert {o.insert_id for o in outcomes} == expected and "own\nid" in expected
+        by_user = {e["user_id"]: e for e in collector.events}
+        assert by_user["user-2"]["event_type"] == "line\nbreak"
+        delivered = {o.insert_id for o in outcomes if o.status == "success"}
+        assert {e["insert_id"] for e in collector.events} == delivered
+        if "user-1" in by_user:  # the stdlib's encoder sends it as it is
+            assert by_user["user-1"]["event_properties"] == {"big": int(big)}
+        else:  # orjson's encoder refuses it, as the client does for any event
+            (refused,) = [o for o in outcomes if o.status != "success"]
+            assert refused.status == "invalid" and "64-bit" in refused.error
 
 
 def test_id_columns_own_ids_and_nulls(spark: Any) -> None:

@@ -1,20 +1,33 @@
 """What one Spark task runs, without Spark: rows to events, outcomes, chunks, dead letters.
 
-``PartitionSender`` is called here as Spark calls it on an executor, with ``(event JSON,
-insert_id)`` rows, and sends to the bundled collector over loopback.
+``PartitionSender`` is called here as Spark calls it on an executor, with rows as the JVM
+writes them (event JSON, then ``"\\n" + id`` when the row has one), and sends to the bundled
+collector over loopback.
 """
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import json
+import math
 import pickle
+import sys
+import uuid
 from typing import Any, Callable, List, Tuple
 
 import pytest
 
 from amplitude_legacy import MiddlewarePayload
 from amplitude_legacy._options import resolve_options
-from amplitude_legacy.spark._events import Summary, event_from_json, outcome_kind
+from amplitude_legacy.spark._events import (
+    Summary,
+    event_from_json,
+    hashed_insert_id,
+    outcome_kind,
+    row_loader,
+    split_line,
+)
 from amplitude_legacy.spark._partition import PartitionSender, load_middleware
 from amplitude_legacy.testing import Collector
 from tests.spark._helpers import explode_on_request, skip_health_checks
@@ -22,13 +35,15 @@ from tests.spark._helpers import explode_on_request, skip_health_checks
 API_KEY = "SECRET-KEY-1234567890"
 
 
-def row(event: dict, insert_id: str | None = "id-0") -> Tuple[str, str | None]:
-    return json.dumps(event), insert_id
+def row(event: dict, insert_id: str | None = "id-0") -> str:
+    """A row as the JVM writes it: compact JSON, then the id after a line break (if any)."""
+    line = json.dumps(event, separators=(",", ":"))
+    return line if insert_id is None else f"{line}\n{insert_id}"
 
 
 def flatten(chunks: List[Tuple[List[Any], ...]]) -> List[Tuple[Any, ...]]:
-    """The chunks' columns back into one tuple per row, in order."""
-    return [outcome for chunk in chunks for outcome in zip(*chunk)]
+    """The chunks' columns back into one tuple per row, in order (without the counts)."""
+    return [outcome for chunk in chunks for outcome in zip(*chunk[:-1])]
 
 
 # ---------------------------------------------------------------------------- rows to events
@@ -53,6 +68,48 @@ def test_a_row_that_cannot_be_an_event_says_why() -> None:
     assert problem is not None and "'user_properties' is not valid JSON" in problem
     _, problem = event_from_json(json.dumps({"event_type": "e"}), None)
     assert problem == "Invalid event: its insert_id_column value is null"
+
+
+def test_a_row_splits_into_its_json_and_its_id_or_its_hash() -> None:
+    """The id follows the first line break, whatever it holds; without one, the content hash."""
+    line = json.dumps({"event_type": "a\nb", "user_id": "u"}, separators=(",", ":"))
+    assert "\n" not in line  # JSON escapes line breaks, as the JVM's to_json does
+    assert split_line(f"{line}\nid\nwith breaks", hash_ids=True) == (line, "id\nwith breaks")
+    assert split_line(f"{line}\n", hash_ids=False) == (line, "")
+    assert split_line(line, hash_ids=False) == (line, None)
+    assert split_line(line, hash_ids=True) == (line, hashed_insert_id(line))
+
+
+def test_the_hash_is_the_documented_rule() -> None:
+    """SHA-256 of the namespace line and the JSON's UTF-8 bytes, 128 bits as a UUID (v8)."""
+    line = '{"event_type":"Caf\u00e9 \u2615","user_id":"u-1"}'
+    h = hashlib.sha256(("amplitude_legacy.spark/insert_id/v1\n" + line).encode()).hexdigest()
+    variant = "89ab"[int(h[16], 16) & 3]
+    assert hashed_insert_id(line) == f"{h[:8]}-{h[8:12]}-8{h[13:16]}-{variant}{h[17:20]}-{h[20:32]}"
+    assert str(uuid.UUID(hashed_insert_id(line))) == hashed_insert_id(line)
+    assert uuid.UUID(hashed_insert_id(line)).version == 8
+
+
+def test_rows_are_parsed_by_orjson_only_where_it_reads_them_exactly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """orjson when installed, unless an integer may exceed 64 bits (it would read a float)."""
+    assert row_loader(big_ints=True) is json.loads
+    monkeypatch.setitem(sys.modules, "orjson", None)  # as if the speed extra were missing
+    assert row_loader(big_ints=False) is json.loads
+    monkeypatch.undo()
+    loads = row_loader(big_ints=False)
+    if importlib.util.find_spec("orjson") is None:
+        assert loads is json.loads
+        return
+    assert loads is not json.loads
+    assert loads('{"a":[1,2.5,"\\u00e9",null,true],"b":{}}') == {
+        "a": [1, 2.5, "\u00e9", None, True],
+        "b": {},
+    }
+    assert math.isnan(loads('{"a":NaN}')["a"])  # refused by orjson: json.loads reads it
+    with pytest.raises(ValueError):
+        loads("{bad")
 
 
 @pytest.mark.parametrize(
@@ -143,6 +200,8 @@ def test_outcomes_come_in_input_order_in_chunks(amplitude_collector: Collector) 
         "success"
     ] * 3
     assert outcomes[3][2] == "middleware_stopped" and outcomes[5][2] == "invalid"
+    summary = Summary.of(c for chunk in chunks for c in chunk[-1])  # each chunk counts its own
+    assert summary == Summary.of((o[1], o[2], 1) for o in outcomes) and summary.total == 9
     assert sorted(e["insert_id"] for e in amplitude_collector.events) == sorted(
         o[0] for o in outcomes if o[1] == "success"
     )
