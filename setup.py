@@ -57,6 +57,7 @@ setup(
             "redis>=4",
             "pyspark>=3.5",
             "fastjsonschema>=2.20",
+            "psutil",  # bench.spark --cpu, and its test
         ],
         "django": ["django>=4.2"],
         "flask": ["flask>=2.2"],

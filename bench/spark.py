@@ -23,6 +23,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -41,6 +42,8 @@ API_KEY = "bench-api-key"
 PARQUET_FILES = 8
 PAGES = ("/", "/pricing", "/docs", "/signup")
 OUTCOME_STATS = ("distinct", "duplicates", "lost", "requests")
+#: Printed by a Spark child around its timed send (for ``--cpu``).
+SEND_BEGIN, SEND_END = "BENCH_SEND_BEGIN", "BENCH_SEND_END"
 SCHEMA = (
     "event_type string, user_id string, time long, "
     "event_properties struct<seq: long, page: string, plan: string>"
@@ -136,9 +139,11 @@ def child(spec: Dict[str, Any]) -> int:
     send_dataframe(df.limit(2000), API_KEY, options)  # JIT, Python workers, imports
     warm_s = time.monotonic() - warm
     control(spec["url"], f"reset?n={spec['events']}")
+    print(SEND_BEGIN, flush=True)  # the parent's CPU sampler marks the timed send
     begin = time.monotonic()
     result = send_dataframe(df, API_KEY, options)
     send_s = time.monotonic() - begin
+    print(SEND_END, flush=True)
     stats = control(spec["url"], f"wait?n={spec['events']}&timeout=30")
     row = {
         "partitions": df.rdd.getNumPartitions(),
@@ -154,34 +159,142 @@ def child(spec: Dict[str, Any]) -> int:
     return 0
 
 
-def run_cli(events: Path, collector: SlowCollector, n: int, env: Dict[str, str]) -> Dict[str, Any]:
+class CpuSampler:
+    """CPU-seconds of a run's process tree by kind, and of this process, between two marks.
+
+    Every ``period`` seconds it reads ``cpu_times`` of the run's process and its descendants
+    (psutil): the JVM (``java``), the Python workers (other Python processes), the run's own
+    process (the CLI, or the Spark driver) and any other (``spark-submit``'s shell). This
+    process serves the collector, so its own CPU time is the collector's (plus this sampler's,
+    which is small). A process that exits counts with its last sample, at most ``period`` old.
+    """
+
+    def __init__(self, pid: int, period: float = 0.2) -> None:
+        try:
+            import psutil
+        except ImportError as exc:
+            raise SystemExit("--cpu needs psutil: pip install -e '.[bench]'") from exc
+        self._psutil = psutil
+        self._root = psutil.Process(pid)
+        self._period = period
+        self._latest: Dict[int, Tuple[str, float]] = {}  # pid -> (kind, CPU-seconds)
+        self._lock = threading.Lock()  # the sampler thread and mark() both write _latest
+        self._marks: List[Dict[str, float]] = []
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="cpu-sampler", daemon=True)
+        self._thread.start()
+
+    def _kind(self, proc: Any) -> str:
+        if proc.pid == self._root.pid:
+            return "run process"
+        name = proc.name()
+        return "JVM" if name == "java" else "Python workers" if "python" in name else "other"
+
+    def _sample(self) -> None:
+        try:
+            procs = [self._root, *self._root.children(recursive=True)]
+        except self._psutil.Error:
+            return  # the run's process has exited: keep the last samples
+        for proc in procs:
+            try:
+                times, kind = proc.cpu_times(), self._kind(proc)
+            except self._psutil.Error:
+                continue
+            with self._lock:
+                self._latest[proc.pid] = (kind, times.user + times.system)
+
+    def _loop(self) -> None:
+        while not self._done.wait(self._period):
+            self._sample()
+
+    def mark(self) -> None:
+        """Take the totals by kind now (the first and last marks bound the window)."""
+        self._sample()
+        totals: Dict[str, float] = {"collector (this process)": time.process_time()}
+        with self._lock:
+            for kind, cpu in self._latest.values():
+                totals[kind] = totals.get(kind, 0.0) + cpu
+        self._marks.append(totals)
+
+    def stop(self) -> Dict[str, float]:
+        """Stop sampling; CPU-seconds by kind between the first and the last mark."""
+        self._done.set()
+        self._thread.join()
+        if len(self._marks) < 2:
+            return {}
+        first, last = self._marks[0], self._marks[-1]
+        return {kind: round(last[kind] - first.get(kind, 0.0), 1) for kind in last}
+
+
+def _run(cmd: List[str], env: Dict[str, str], cpu: bool, whole: bool) -> Tuple[int, str, str, Any]:
+    """Run ``cmd``; with ``cpu``, sample its CPU over the whole run (``whole``) or between the
+    ``SEND_BEGIN`` and ``SEND_END`` lines it prints. Returns code, stdout, stderr, CPU."""
+    with tempfile.TemporaryFile("w+") as err:  # a file: a full stderr pipe cannot stall it
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=err,
+                                text=True)  # fmt: skip
+        sampler = CpuSampler(proc.pid) if cpu else None
+        if sampler and whole:
+            sampler.mark()
+        out = []
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            out.append(line)
+            if sampler and not whole and line.strip() in (SEND_BEGIN, SEND_END):
+                sampler.mark()
+        if sampler and whole:
+            sampler.mark()  # before wait(): the process may still be sampled
+        code = proc.wait()
+        err.seek(0)
+        return code, "".join(out), err.read(), sampler.stop() if sampler else None
+
+
+def run_cli(
+    events: Path, collector: SlowCollector, n: int, env: Dict[str, str], cpu: bool = False
+) -> Dict[str, Any]:
     """``amplitude-legacy send`` on the JSON-lines file, timed from start to exit."""
     collector.reset(n)
     url = f"http://127.0.0.1:{collector.port}/2/httpapi"
     begin = time.monotonic()
-    proc = subprocess.run(
+    code, out, err, cpu_s = _run(
         [sys.executable, "-m", "amplitude_legacy", "send", str(events), "--api-key", API_KEY,
          "--server-url", url, "--progress", "none"],
-        cwd=ROOT, env=env, capture_output=True, text=True,
+        env, cpu, whole=True,
     )  # fmt: skip
     send_s = time.monotonic() - begin
     stats = collector.wait(n, 30)
-    if proc.returncode != 0:
-        return {"error": (proc.stderr or proc.stdout).strip().splitlines()[-3:]}
-    return {"send_s": round(send_s, 2), **{k: stats[k] for k in OUTCOME_STATS}}
+    if code != 0:
+        return {"error": (err or out).strip().splitlines()[-3:]}
+    row = {"send_s": round(send_s, 2), **{k: stats[k] for k in OUTCOME_STATS}}
+    return {**row, "cpu_s": cpu_s} if cpu_s else row
 
 
-def run_spark(master: str, parquet: Path, url: str, n: int, env: Dict[str, str]) -> Dict[str, Any]:
+def run_spark(
+    master: str, parquet: Path, url: str, n: int, env: Dict[str, str], cpu: bool = False
+) -> Dict[str, Any]:
     """One ``child`` process."""
     spec = {"master": master, "parquet": str(parquet), "url": url, "events": n}
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench.spark", "child", json.dumps(spec)],
-        cwd=ROOT, env=env, capture_output=True, text=True,
-    )  # fmt: skip
-    for line in reversed(proc.stdout.splitlines()):
+    code, out, err, cpu_s = _run(
+        [sys.executable, "-m", "bench.spark", "child", json.dumps(spec)], env, cpu, whole=False
+    )
+    for line in reversed(out.splitlines()):
         if line.startswith("BENCH_RESULT "):
-            return json.loads(line[len("BENCH_RESULT ") :])  # type: ignore[no-any-return]
-    return {"error": (proc.stderr or proc.stdout).strip().splitlines()[-3:]}
+            row: Dict[str, Any] = json.loads(line[len("BENCH_RESULT ") :])
+            return {**row, "cpu_s": cpu_s} if cpu_s else row
+    return {"error": (err or out).strip().splitlines()[-3:] or [f"exit {code}"]}
+
+
+def cpu_report(rows: List[Dict[str, Any]]) -> str:
+    """CPU-seconds by process kind during each timed run (``--cpu``)."""
+    kinds = sorted({kind for r in rows for kind in r.get("cpu_s", {})})
+    lines = ["| run | latency | " + " | ".join(kinds) + " | total |",
+             "|---|---:|" + "---:|" * (len(kinds) + 1)]  # fmt: skip
+    for r in rows:
+        cpu = r.get("cpu_s")
+        if cpu:
+            cells = [f"{cpu.get(kind, 0.0):.1f}" for kind in kinds]
+            total = f"{sum(cpu.values()):.1f}"
+            lines.append(f"| {r['run']} | {r['latency_ms']:g} ms | {' | '.join(cells)} | {total} |")
+    return "\n".join(lines)
 
 
 def report(rows: List[Dict[str, Any]], n: int) -> str:
@@ -217,6 +330,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--latency-ms", default="0,100", help="collector latencies (default 0,100)")
     parser.add_argument("--masters", default="local[1],local[2]", help="Spark masters to run")
     parser.add_argument("--json", metavar="FILE", help="write the rows as JSON")
+    parser.add_argument(
+        "--cpu",
+        action="store_true",
+        help="also report CPU-seconds by process (JVM, workers, collector)",
+    )
     return parser.parse_args(argv)  # fmt: skip
 
 
@@ -245,9 +363,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for name in ["CLI", *args.masters.split(",")]:
                     print(f"running {name} at {latency:g} ms...", file=sys.stderr, flush=True)
                     if name == "CLI":
-                        result = run_cli(events, collector, args.events, env)
+                        result = run_cli(events, collector, args.events, env, args.cpu)
                     else:
-                        result = run_spark(name, parquet, url, args.events, env)
+                        result = run_spark(name, parquet, url, args.events, env, args.cpu)
                     load = round(os.getloadavg()[0], 2)  # this box is shared: keep the context
                     row = {"run": name, "latency_ms": latency, "load_1m_after": load, **result}
                     print(json.dumps(row), file=sys.stderr, flush=True)
@@ -255,6 +373,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             finally:
                 collector.stop()
     print(report(rows, args.events))
+    if args.cpu:
+        print("\nCPU-seconds during each timed run\n\n" + cpu_report(rows))
     if args.json:
         Path(args.json).write_text(
             json.dumps({"events": args.events, "rows": rows}, indent=2) + "\n"
