@@ -433,16 +433,28 @@ def _with_ids(df: DataFrame, insert_id_column: str | None) -> DataFrame:
     The id is the ``insert_id_column`` value, else the row's own ``insert_id``, else the hash
     of the event JSON: the ids a send gives (``_rows`` and ``split_line``).
     """
-    event = F.to_json(F.struct(*_event_columns(df, insert_id_column)))
     # A projection of its own, so the JSON is built once even though the hash reads it too.
-    staged = df.select(F.col("*"), event.alias(_EVENT))
-    if insert_id_column is not None:
-        ids = F.col(f"`{insert_id_column}`").cast("string")
-    elif "insert_id" in df.columns:
-        ids = F.coalesce(F.col("insert_id").cast("string"), _hashed_id(F.col(_EVENT)))
-    else:
+    staged = df.select(F.col("*"), _event_json(df, insert_id_column).alias(_EVENT))
+    own = _own_id(df, insert_id_column)
+    if own is None:
         ids = _hashed_id(F.col(_EVENT))
+    elif insert_id_column is not None:
+        ids = own  # never hashed: a row without a value there is invalid
+    else:
+        ids = F.coalesce(own, _hashed_id(F.col(_EVENT)))
     return staged.withColumn("insert_id", ids).drop(_EVENT)
+
+
+def _event_json(df: DataFrame, insert_id_column: str | None) -> Column:
+    """Each row's event as canonical JSON (what is sent, and what the content hash reads)."""
+    return F.to_json(F.struct(*_event_columns(df, insert_id_column)))
+
+
+def _own_id(df: DataFrame, insert_id_column: str | None) -> Column | None:
+    """A row's own id, as a string: the ``insert_id_column`` value when one is named, else
+    the ``insert_id`` column when ``df`` has one; ``None`` when rows carry no id."""
+    source = insert_id_column or ("insert_id" if "insert_id" in df.columns else None)
+    return None if source is None else F.col(f"`{source}`").cast("string")
 
 
 def insert_ids(df: DataFrame, insert_id_column: str | None = None) -> DataFrame:
@@ -481,10 +493,10 @@ def _rows(df: DataFrame, insert_id_column: str | None) -> DataFrame:
     is left out (``concat_ws`` skips nulls), and the task hashes the row or finds it invalid
     (``split_line``). The JSON never holds a raw line break: the JVM escapes them.
     """
-    event = F.to_json(F.struct(*_event_columns(df, insert_id_column)))
-    source = insert_id_column or ("insert_id" if "insert_id" in df.columns else None)
-    if source is not None:
-        event = F.concat_ws("\n", event, F.col(f"`{source}`").cast("string"))
+    event = _event_json(df, insert_id_column)
+    own = _own_id(df, insert_id_column)
+    if own is not None:
+        event = F.concat_ws("\n", event, own)
     return df.select(event.alias("row"))
 
 
