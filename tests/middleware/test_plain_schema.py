@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 import random
 from decimal import Decimal
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
 import fastjsonschema
 import pytest
@@ -90,6 +90,12 @@ def _instances(rng: random.Random) -> List[Any]:
     return out
 
 
+def _both(schema: Any) -> Tuple[Any, Any]:
+    """fastjsonschema's check of ``schema`` and the acceptor built from it (as the plan does)."""
+    check = fastjsonschema.compile(schema, use_default=False)
+    return check, compile_acceptor(schema, check.__globals__["REGEX_PATTERNS"])
+
+
 def _fastjsonschema_accepts(check: Any, instance: Any) -> bool:
     try:
         check(instance)
@@ -100,8 +106,7 @@ def _fastjsonschema_accepts(check: Any, instance: Any) -> bool:
 
 @pytest.mark.parametrize("schema", _schemas(), ids=lambda s: repr(s)[:60])
 def test_the_acceptor_only_accepts_what_fastjsonschema_accepts(schema: Dict[str, Any]) -> None:
-    check = fastjsonschema.compile(schema, use_default=False)
-    accept = compile_acceptor(schema, check.__globals__["REGEX_PATTERNS"])
+    check, accept = _both(schema)
     assert accept is not None, "a plain schema gets an acceptor"
     for instance in _instances(random.Random(repr(schema))):
         if accept(instance):
@@ -113,8 +118,7 @@ def test_the_acceptor_answers_most_valid_instances_itself() -> None:
     (it defers the odd ones: subclasses, ``Decimal``, integral floats, NaN)."""
     accepted = valid = 0
     for schema in _schemas():
-        check = fastjsonschema.compile(schema, use_default=False)
-        accept = compile_acceptor(schema, check.__globals__["REGEX_PATTERNS"])
+        check, accept = _both(schema)
         assert accept is not None
         for instance in _instances(random.Random(repr(schema))):
             valid += _fastjsonschema_accepts(check, instance)
@@ -152,8 +156,7 @@ def test_the_benchmark_plan_is_accepted_fast_and_a_violation_gets_fastjsonschema
 
     plan = TrackingPlan(PLAN)
     schema = PLAN["Checkout Completed"]
-    check = fastjsonschema.compile(schema, use_default=False)
-    accept = compile_acceptor(schema, check.__globals__["REGEX_PATTERNS"])
+    _, accept = _both(schema)
     assert accept is not None and accept(_event(1)["event_properties"])
     assert plan.check(_event(1)) is None
     bad = _event(2)
