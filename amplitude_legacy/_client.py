@@ -107,11 +107,6 @@ class NodeClient(PluginApiMixin):
         self._destinations: Tuple[Any, ...] = ()
         self._plugins: Dict[str, Any] = {}
         self._opt_out = self._options.opt_out
-        # Checked locally, so a short id is reported at logEvent with its length and the
-        # minimum, not as a 400 later (Amplitude's default minimum is 5).
-        self._min_id_length = (
-            5 if self._options.min_id_length is None else self._options.min_id_length
-        )
         # disabled / dryRun: events stop after validation (read on every call: keep local)
         self._not_sending = self._options.disabled or self._options.dry_run
         self._closed = False
@@ -124,6 +119,8 @@ class NodeClient(PluginApiMixin):
             api_key, self._options, self._counters, self._drop_log, self._notify_drop
         )
         self._ledger = self._worker.ledger  # logEvent appends to it: keep it one lookup away
+        self._min_id_length = self._worker.min_id_length
+        self._check_here = True  # False: the worker checks each event (_check_on_worker)
         self._plan = dict(self._options.plan) if self._options.plan else None
         self._ingestion = (
             dict(self._options.ingestion_metadata) if self._options.ingestion_metadata else None
@@ -304,9 +301,10 @@ class NodeClient(PluginApiMixin):
             if isinstance(final, Stop):
                 return self._reject(ev, final.reason, Status.SKIPPED, final.detail or final.reason)
             ev = final
-        problem = find_problem(ev, self._min_id_length)
-        if problem is not None:
-            return self._reject(ev, DropReason.INVALID, Status.INVALID, problem[1])
+        if self._check_here:
+            problem = find_problem(ev, self._min_id_length)
+            if problem is not None:
+                return self._reject(ev, DropReason.INVALID, Status.INVALID, problem[1])
         if self._not_sending:
             return self._not_sent(ev)
         # The hand-off (Ledger.append), inline: every event passes here.
@@ -320,6 +318,20 @@ class NodeClient(PluginApiMixin):
         if self._destinations:
             self._run_destinations(ev)
         return future
+
+    def _check_on_worker(self) -> None:
+        """Leave each event's check to the worker, which runs it before encoding.
+
+        For a destination's client: ``route`` hands it a copy of every matching event and
+        never reads the copy's future, so the check (most of a ``logEvent``) need not run on
+        the caller's thread. An invalid event still ends ``invalid`` with the same message,
+        counted and passed to ``onDrop``, only later. Not with ``spoolMode="always"`` (an
+        event is spooled before the worker sees it) nor ``disabled``/``dryRun`` (events never
+        reach the worker): those keep the check in ``logEvent``.
+        """
+        if not (self._write_ahead or self._not_sending):
+            self._worker.checks_events = True
+            self._check_here = False
 
     def _run_before(self, event: Event) -> Event | None:
         """Run ``before`` plugins; one that raises is logged, counted and skipped."""

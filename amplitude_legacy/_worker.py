@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable, List, Sequence
 from amplitude_legacy._delivery import NOT_STARTED, Answer, Delivery, transport_for
 from amplitude_legacy._encoding import Wire, encode_event, encoder
 from amplitude_legacy._errors import InvalidEventError, TransportError
-from amplitude_legacy._event import LIBRARY, Event, new_insert_id
+from amplitude_legacy._event import LIBRARY, Event, find_problem, new_insert_id
 from amplitude_legacy._keeper import SPOOL_LEASE, NoSpool, SpoolKeeper
 from amplitude_legacy._ledger import MAX_WAIT, Batch, Ledger, Report
 from amplitude_legacy._options import Options
@@ -104,6 +104,11 @@ class Worker:
         )
         self._drop_log = drop_log
         self._warned_bad_key = False
+        #: ``logEvent`` leaves each event's check to ``_fill`` (see ``NodeClient._check_on_worker``)
+        self.checks_events = False
+        # Checked locally, so a short id is reported with its length and the minimum, not as
+        # a 400 later (Amplitude's default minimum is 5).
+        self.min_id_length = 5 if options.min_id_length is None else options.min_id_length
         self._reset_threads()
 
     def _reset_threads(self) -> None:
@@ -244,8 +249,14 @@ class Worker:
         limit = wire.max_bytes - wire.overhead  # one event alone must fit a request
         bad: List[Report] = []
         encode, get, new_id = encoder(), dict.get, new_insert_id
+        checks, min_id_length = self.checks_events, self.min_id_length
         for item in self.ledger.stage(wire.max_events):
             event = item.event
+            if checks:
+                problem = find_problem(event, min_id_length)
+                if problem is not None:
+                    bad.append(("dropped", [item], DropReason.INVALID, None, problem[1]))
+                    continue
             # complete_annotation, inline: this loop is most of the worker's CPU per event
             if get(event, "insert_id") is None:
                 event["insert_id"] = new_id()

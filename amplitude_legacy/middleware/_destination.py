@@ -159,6 +159,9 @@ class Destination:
         if transport is not None:
             resolved = resolve_options(resolved, transport_class=transport)
         self._client = NodeClient(_NO_KEY if api_key is None else api_key, resolved)
+        # Nobody reads the futures of routed copies: check them on the destination's worker,
+        # off the caller's thread (invalid ones still end counted as ``invalid``).
+        self._client._check_on_worker()
 
     #: Subclasses that build their transport in ``_make_transport`` set this.
     _makes_transport = False

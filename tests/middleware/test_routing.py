@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import Any, Callable, Mapping
 
@@ -96,6 +97,50 @@ def test_client_flush_and_shutdown_include_the_destinations(
     assert slow.closed and slow.send({"event_type": "e", "user_id": "u"}).result(1).reason == (
         "client_closed"
     )
+
+
+def test_routed_copies_are_checked_on_the_destinations_worker(
+    make_client: MakeClient, second_collector: Collector
+) -> None:
+    """A destination checks copies off the caller's thread, with logEvent's rules and message:
+    an invalid copy ends invalid there (counted, onDrop), the valid ones in its batch go out."""
+    dropped: list[tuple[str, str, bool]] = []
+
+    def on_drop(events: Any, reason: str) -> None:
+        here = threading.current_thread() is threading.main_thread()
+        dropped.extend((e["user_id"], reason, here) for e in events)
+
+    project = AmplitudeDestination(
+        "KEY", {"serverUrl": second_collector.http_api_url, "onDrop": on_drop}
+    )
+    client = make_client().addEventMiddleware(route("*", project, copy=False))
+    assert client.logEvent({"event_type": "e", "user_id": "abc"}).result(5).reason == "routed"
+    client.logEvent({"event_type": "e", "user_id": "user-1"})
+    short = project.send({"event_type": "e", "user_id": "xy"})
+    project.flush(5)
+    assert short.result(5).status == "invalid"
+    assert short.result(5).error.startswith("Invalid event: user_id 'xy' is 2 character(s)")
+    assert [e["user_id"] for e in second_collector.wait_for_events(1, 5)] == ["user-1"]
+    assert project.stats().dropped == {"invalid": 2} and project.stats().delivered == 1
+    assert dropped == [("abc", "invalid", False), ("xy", "invalid", False)]  # not the caller
+    project.shutdown(1)
+
+
+def test_a_destination_that_spools_first_checks_at_the_call(
+    second_collector: Collector, tmp_path: Any
+) -> None:
+    """spoolMode="always" writes each event to disk before the worker sees it: the check stays
+    in send(), so an invalid event never reaches the spool."""
+    project = AmplitudeDestination(
+        "KEY",
+        {"serverUrl": second_collector.http_api_url, "spoolPath": str(tmp_path / "spool"),
+         "spoolMode": "always"},
+    )  # fmt: skip
+    try:
+        short = project.send({"event_type": "e", "user_id": "xy"})
+        assert short.done() and short.result(0).status == "invalid"
+    finally:
+        project.shutdown(1)
 
 
 def test_two_destinations_with_one_name_are_refused(make_client: MakeClient) -> None:
