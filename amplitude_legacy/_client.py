@@ -59,6 +59,7 @@ DEFAULT_INSTANCE = "$default_instance"
 _now = time.time
 _dict_get = dict.get  # Event defines __getattr__, which makes ev.get a slow lookup
 _new_future = EventFuture.__new__
+_SKIPPED = Status.SKIPPED  # an Enum member's lookup costs ~1k instructions: once
 OptionsArg = Union[Options, Mapping[str, Any], None]
 
 
@@ -422,12 +423,12 @@ class NodeClient(PluginApiMixin):
         """Resolve an event that never reaches the worker, counted under ``reason``."""
         response = Response(status, 0, None, reason, message)
         self._counters.drop(reason, 1)
-        if status is not Status.SKIPPED:
+        if status is not _SKIPPED:
             self._drop_log.record(reason, 1, message)
         else:  # stopped on purpose (middleware, a closed client): not a loss to warn about
             log.debug("amplitude_legacy: %s", message)
-        events = [complete_annotation(event)] if isinstance(event, Event) else []
-        self._notify_drop(events, reason, response)
+        if self._options.on_drop is not None and isinstance(event, Event):
+            self._notify_drop([complete_annotation(event)], reason, response)
         return resolved(response)
 
     def _middleware_failed(self, event: Event, exc: Exception) -> EventFuture:

@@ -149,9 +149,12 @@ class EventFuture(Future["Response"]):
         return f"<EventFuture {state}{f' {self._result.status}' if self._result else ''}>"
 
 
+_new = EventFuture.__new__
+
+
 def resolved(response: Response) -> EventFuture:
     """A future that is already done (opt-out, invalid events, middleware stops)."""
-    future = EventFuture()
+    future = _new(EventFuture)  # its __init__ does nothing: skip the call
     future._result = response
     future._state = FINISHED
     return future

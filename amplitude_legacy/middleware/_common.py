@@ -15,7 +15,7 @@ import time
 from typing import Any, Callable, Dict, Iterable, Mapping, Union
 
 from amplitude_legacy._event import Event
-from amplitude_legacy._middleware import MiddlewarePayload
+from amplitude_legacy._middleware import MiddlewarePayload, Stop
 
 __all__ = [
     "BurstLog",
@@ -62,14 +62,16 @@ class Reason:
     ROUTED = "routed"
 
 
-def stop(payload: Any, reason: str, detail: str | None) -> None:
-    """Stop the event with ``reason`` instead of calling ``next``.
+def stop(payload: Any, stopped: Stop) -> None:
+    """Stop the event, for the reason in ``stopped``, instead of calling ``next``.
 
-    A plain dict payload (from a user middleware) has no ``drop``: not calling ``next`` still
-    stops the event, counted as ``middleware_stopped``.
+    What ``payload.drop(reason, detail)`` does, for a ``Stop`` the middleware built once
+    (its reason is already checked) rather than per event. A plain dict payload (from a user
+    middleware) has no ``drop``: not calling ``next`` still stops the event, counted as
+    ``middleware_stopped``.
     """
     if type(payload) is MiddlewarePayload:
-        payload.drop(reason, detail)
+        payload._stop = stopped
 
 
 class _TypeSets:

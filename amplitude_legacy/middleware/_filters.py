@@ -7,7 +7,7 @@ import re
 from typing import Any, Callable, Iterable, Mapping, Sequence, Tuple, Union
 
 from amplitude_legacy._event import Event
-from amplitude_legacy._middleware import Middleware, MiddlewareNext, MiddlewarePayload
+from amplitude_legacy._middleware import Middleware, MiddlewareNext, MiddlewarePayload, Stop
 from amplitude_legacy.middleware._common import (
     EventPredicate,
     Reason,
@@ -104,12 +104,13 @@ def drop_events(
     """
     reason = _check_reason(reason)
     match, detail = _event_test(event_types, where, "drop_events")
+    stopped = Stop(reason, detail)
     payload_type = MiddlewarePayload
 
     def drop_events_middleware(payload: MiddlewarePayload, next: MiddlewareNext) -> None:
         event = payload.event if type(payload) is payload_type else payload["event"]
         if match(event):
-            stop(payload, reason, detail)
+            stop(payload, stopped)
         else:
             next(payload)
 
@@ -141,7 +142,7 @@ def keep_events(
     """
     reason = _check_reason(reason)
     match, detail = _event_test(event_types, where, "keep_events")
-    detail = "not in " + detail
+    stopped = Stop(reason, "not in " + detail)
     payload_type = MiddlewarePayload
 
     def keep_events_middleware(payload: MiddlewarePayload, next: MiddlewareNext) -> None:
@@ -149,7 +150,7 @@ def keep_events(
         if match(event):
             next(payload)
         else:
-            stop(payload, reason, detail)
+            stop(payload, stopped)
 
     return keep_events_middleware
 
@@ -244,7 +245,7 @@ def sample(
     field = by if isinstance(by, str) else None  # the common case, read inline
     only = compile_where(where) if where is not None else None
     threshold = round(rate * 2**64)
-    detail = f"sample({rate})"
+    stopped = Stop(reason, f"sample({rate})")
     memo: dict[str, bool] = {}
     sha256 = hashlib.sha256
     payload_type = MiddlewarePayload
@@ -267,7 +268,7 @@ def sample(
         if keep:
             next(payload)
         else:
-            stop(payload, reason, detail)
+            stop(payload, stopped)
 
     return sample_middleware
 
@@ -315,14 +316,14 @@ def drop_bots(
     else:
         raise TypeError(f"pattern must be a string or re.Pattern, got {type(pattern).__name__}")
     search = compiled.search
-    detail = f"drop_bots({user_agent_field!r})"
+    stopped = Stop(reason, f"drop_bots({user_agent_field!r})")
     payload_type = MiddlewarePayload
 
     def drop_bots_middleware(payload: MiddlewarePayload, next: MiddlewareNext) -> None:
         event = payload.event if type(payload) is payload_type else payload["event"]
         agent = read_path(event, path)
         if type(agent) is str and search(agent.lower() if lower else agent) is not None:
-            stop(payload, reason, detail)
+            stop(payload, stopped)
         else:
             next(payload)
 

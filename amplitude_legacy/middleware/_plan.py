@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Dict, Mapping, Tuple, Union
 
-from amplitude_legacy._middleware import Middleware, MiddlewareNext, MiddlewarePayload
+from amplitude_legacy._middleware import Middleware, MiddlewareNext, MiddlewarePayload, Stop
 from amplitude_legacy.middleware._common import BurstLog, Reason, get_field, stop
 from amplitude_legacy.middleware._plain_schema import Acceptor, compile_acceptor
 
@@ -231,7 +231,8 @@ def validate(
             if problem is None:
                 next(payload)
             else:
-                stop(payload, Reason.TRACKING_PLAN, f"{get_field(event, 'event_type')}: {problem}")
+                detail = f"{get_field(event, 'event_type')}: {problem}"
+                stop(payload, Stop(Reason.TRACKING_PLAN, detail))
 
         return validate_drop
 

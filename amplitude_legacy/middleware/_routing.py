@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from amplitude_legacy._middleware import Middleware, MiddlewareNext, MiddlewarePayload
+from amplitude_legacy._middleware import Middleware, MiddlewareNext, MiddlewarePayload, Stop
 from amplitude_legacy.middleware._common import BurstLog, Reason, Where, compile_where, stop
 from amplitude_legacy.middleware._destination import Destination
 
@@ -59,7 +59,7 @@ def route(where: Where, to: Any, *, copy: bool = True) -> Middleware:
     if isinstance(to, Destination) and type(to).send is Destination.send:
         send = to.client.logEvent  # what Destination.send calls: one call layer less per event
     name = str(to.name)
-    detail = f"routed to {name}"
+    routed = Stop(Reason.ROUTED, f"routed to {name}")
     payload_type = MiddlewarePayload
 
     if copy:
@@ -80,7 +80,7 @@ def route(where: Where, to: Any, *, copy: bool = True) -> Middleware:
             event = payload.event if type(payload) is payload_type else payload["event"]
             if everything or match(event):
                 send(event)  # raising here stops the event as middleware_error (logged)
-                stop(payload, Reason.ROUTED, detail)
+                stop(payload, routed)
             else:
                 next(payload)
 
