@@ -840,8 +840,10 @@ def _send(args: argparse.Namespace) -> int:
         raise _UsageError("--skip must be >= 0")
     middleware = [_load_middleware(spec) for spec in args.middleware]
 
+    from amplitude_legacy._errors import hide_api_key
+
     def redact(text: str) -> str:
-        return text.replace(api_key, "***")
+        return hide_api_key(text, api_key)
 
     options: Dict[str, Any] = {"use_batch": bool(args.batch)}
     if args.eu:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any, List, Mapping, NamedTuple, Sequence
 
-from amplitude_legacy._errors import OptionsError, TransportError
+from amplitude_legacy._errors import OptionsError, TransportError, hide_api_key
 from amplitude_legacy._response import Response, Status
 from amplitude_legacy._retry import (
     Action,
@@ -128,7 +128,7 @@ def _redacted(decision: Decision, api_key: str) -> Decision:
 
     def hide(value: Any) -> Any:
         if isinstance(value, str):
-            return value.replace(api_key, "<api key>")
+            return hide_api_key(value, api_key)
         if isinstance(value, Mapping):
             return {hide(k): hide(v) for k, v in value.items()}
         if isinstance(value, list):

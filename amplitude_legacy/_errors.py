@@ -32,7 +32,20 @@ __all__ = [
     "OptionsError",
     "RequestTimeoutError",
     "TransportError",
+    "hide_api_key",
 ]
+
+#: What stands in for the API key in any text this package logs or raises.
+API_KEY_PLACEHOLDER = "<api key>"
+
+
+def hide_api_key(text: str, api_key: str) -> str:
+    """``text`` with every occurrence of ``api_key`` replaced by ``<api key>``.
+
+    The one rule for keeping the key out of logs and messages (a server or a proxy may echo
+    it back). An empty key hides nothing: replacing ``""`` would garble the text.
+    """
+    return text.replace(api_key, API_KEY_PLACEHOLDER) if api_key else text
 
 
 class AmplitudeError(Exception):

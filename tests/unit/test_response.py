@@ -226,3 +226,31 @@ def test_drop_log_once_per_burst(caplog: pytest.LogCaptureFixture) -> None:
     assert [r.getMessage() for r in caplog.records] == [
         "amplitude_legacy dropped 5 more event(s): invalid"
     ]
+
+
+def test_response_is_a_frozen_value_built_field_by_field() -> None:
+    """Response's own __init__ (it writes __dict__ directly) keeps the dataclass contract:
+    defaults, equality, hashing, replace, pickling, and no assignment afterwards."""
+    import pickle
+
+    response = Response(Status.SKIPPED, 0, None, "filtered", "drop_events('x')")
+    assert response == Response(Status.SKIPPED, reason="filtered", error="drop_events('x')")
+    assert hash(response) == hash(Response(Status.SKIPPED, 0, None, "filtered", "drop_events('x')"))
+    assert Response(Status.SUCCESS) == Response(Status.SUCCESS, 0, None, None, None)
+    assert dataclasses.replace(response, reason="routed").reason == "routed"
+    assert pickle.loads(pickle.dumps(response)) == response
+    assert [f.name for f in dataclasses.fields(Response)] == [
+        "status", "status_code", "body", "reason", "error"
+    ]  # fmt: skip
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        response.reason = "other"  # type: ignore[misc]
+
+
+def test_hide_api_key_is_the_one_rule_for_messages() -> None:
+    """Every occurrence becomes <api key>; an empty key hides nothing (no garbled text)."""
+    from amplitude_legacy._errors import hide_api_key
+
+    assert hide_api_key("key k3y-123 and k3y-123 again", "k3y-123") == (
+        "key <api key> and <api key> again"
+    )
+    assert hide_api_key("nothing to hide", "") == "nothing to hide"
