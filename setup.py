@@ -58,6 +58,7 @@ setup(
             "pyspark>=3.5",
             "fastjsonschema>=2.20",
             "psutil",  # bench.spark --cpu, and its test
+            "orjson",  # the collector's quick parse, and its differential test
         ],
         "django": ["django>=4.2"],
         "flask": ["flask>=2.2"],

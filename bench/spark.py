@@ -167,9 +167,12 @@ class CpuSampler:
     process (the CLI, or the Spark driver) and any other (``spark-submit``'s shell). This
     process serves the collector, so its own CPU time is the collector's (plus this sampler's,
     which is small). A process that exits counts with its last sample, at most ``period`` old.
+    The tree itself is listed again every ``rescan`` seconds and at each mark (listing it reads
+    every process's ``/proc`` entry: at every sample that was a tenth of this process's CPU);
+    a process found late still counts in full, as ``cpu_times`` counts from its start.
     """
 
-    def __init__(self, pid: int, period: float = 0.2) -> None:
+    def __init__(self, pid: int, period: float = 0.2, rescan: float = 1.0) -> None:
         try:
             import psutil
         except ImportError as exc:
@@ -177,8 +180,10 @@ class CpuSampler:
         self._psutil = psutil
         self._root = psutil.Process(pid)
         self._period = period
+        self._rescan_every = max(1, round(rescan / period))
+        self._procs: Dict[int, Tuple[Any, str]] = {}  # pid -> (Process, kind)
         self._latest: Dict[int, Tuple[str, float]] = {}  # pid -> (kind, CPU-seconds)
-        self._lock = threading.Lock()  # the sampler thread and mark() both write _latest
+        self._lock = threading.Lock()  # the sampler thread and mark() both sample
         self._marks: List[Dict[str, float]] = []
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="cpu-sampler", daemon=True)
@@ -190,26 +195,40 @@ class CpuSampler:
         name = proc.name()
         return "JVM" if name == "java" else "Python workers" if "python" in name else "other"
 
-    def _sample(self) -> None:
+    def _list(self) -> None:
+        """Find the run's processes (new ones join; known ones keep their ``Process``)."""
         try:
-            procs = [self._root, *self._root.children(recursive=True)]
+            found = [self._root, *self._root.children(recursive=True)]
         except self._psutil.Error:
             return  # the run's process has exited: keep the last samples
-        for proc in procs:
-            try:
-                times, kind = proc.cpu_times(), self._kind(proc)
-            except self._psutil.Error:
-                continue
-            with self._lock:
-                self._latest[proc.pid] = (kind, times.user + times.system)
+        for proc in found:
+            if proc.pid not in self._procs:
+                try:
+                    self._procs[proc.pid] = (proc, self._kind(proc))
+                except self._psutil.Error:
+                    continue
+
+    def _sample(self, rescan: bool) -> None:
+        with self._lock:
+            if rescan:
+                self._list()
+            for pid, (proc, kind) in list(self._procs.items()):
+                try:
+                    times = proc.cpu_times()
+                except self._psutil.Error:
+                    del self._procs[pid]  # exited: its last sample stays in _latest
+                    continue
+                self._latest[pid] = (kind, times.user + times.system)
 
     def _loop(self) -> None:
+        count = 0
         while not self._done.wait(self._period):
-            self._sample()
+            count += 1
+            self._sample(rescan=count % self._rescan_every == 0)
 
     def mark(self) -> None:
         """Take the totals by kind now (the first and last marks bound the window)."""
-        self._sample()
+        self._sample(rescan=True)
         totals: Dict[str, float] = {"collector (this process)": time.process_time()}
         with self._lock:
             for kind, cpu in self._latest.values():

@@ -7,6 +7,7 @@ collector over loopback.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import importlib.util
 import json
@@ -28,7 +29,7 @@ from amplitude_legacy.spark._events import (
     row_loader,
     split_line,
 )
-from amplitude_legacy.spark._partition import PartitionSender, load_middleware
+from amplitude_legacy.spark._partition import GC_THRESHOLD, PartitionSender, load_middleware
 from amplitude_legacy.testing import Collector
 from tests.spark._helpers import explode_on_request, skip_health_checks
 
@@ -251,6 +252,32 @@ def test_raising_middleware_and_dead_letters(amplitude_collector: Collector) -> 
     as_read = {"event_type": "Play", "user_id": "user-1", "event_properties": "{bad"}
     assert letter["event"] == as_read
     assert API_KEY not in outcomes[2][5]
+
+
+def test_a_task_collects_garbage_less_often_and_restores_the_thresholds(
+    amplitude_collector: Collector,
+) -> None:
+    """While the rows are sent the young-generation threshold is ``GC_THRESHOLD``; the
+    thresholds the process had come back when the task ends, and when it is abandoned."""
+    before = gc.get_threshold()
+    assert before[0] < GC_THRESHOLD
+    seen: List[Tuple[int, ...]] = []
+
+    def rows(n: int) -> Any:
+        for i in range(n):
+            seen.append(gc.get_threshold())
+            yield row({"event_type": "Play", "user_id": f"user-{i}"}, f"id-{i}")
+
+    outcomes = flatten(list(sender(amplitude_collector)(rows(3))))
+    assert [o[1] for o in outcomes] == ["success"] * 3
+    assert seen == [(GC_THRESHOLD, *before[1:])] * 3
+    assert gc.get_threshold() == before
+
+    task = sender(amplitude_collector, window=1, chunk=1)(rows(5))
+    next(task)  # Spark stops reading (a limit, a failed task): the generator is closed
+    assert gc.get_threshold()[0] == GC_THRESHOLD
+    task.close()
+    assert gc.get_threshold() == before
 
 
 def test_the_sender_pickles_without_showing_the_key() -> None:
