@@ -26,6 +26,13 @@ def tag(payload, next):
 
 def explode(payload, next):
     raise RuntimeError("middleware bug")
+
+
+def gc_threshold(payload, next):
+    import gc
+
+    payload.event.event_properties = {"gc_threshold": gc.get_threshold()[0]}
+    next(payload)
 """
 
 

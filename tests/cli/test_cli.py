@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import os
@@ -13,6 +14,7 @@ from typing import Any, List
 
 import pytest
 
+from amplitude_legacy._bulk_gc import BULK_GC_THRESHOLD
 from amplitude_legacy._cli import main
 from amplitude_legacy.testing import Collector
 from tests.cli.conftest import API_KEY, MIDDLEWARE, ROOT, run_module
@@ -85,6 +87,20 @@ def test_send_counts_every_outcome(
     assert sorted(e["event_type"] for e in events) == ["A", "B", "C"]
     assert all(e["event_properties"] == {"via": "cli"} for e in events)
     assert API_KEY not in out + err
+
+
+def test_send_collects_garbage_less_often_and_restores_the_thresholds(
+    amplitude_collector: Collector, tmp_path: Path, middleware_module: str
+) -> None:
+    """While it sends, the CLI raises the young-generation threshold (its process is its own);
+    the thresholds come back afterwards (main() can run inside a caller's process too)."""
+    before = gc.get_threshold()
+    path = write_lines(tmp_path, line("A"), line("B", "user-0002"))
+    code = main(send_args(amplitude_collector, path, "--middleware",
+                          f"{middleware_module}:gc_threshold"))  # fmt: skip
+    assert code == 0
+    seen = {e["event_properties"]["gc_threshold"] for e in amplitude_collector.events}
+    assert seen == {BULK_GC_THRESHOLD} and gc.get_threshold() == before
 
 
 def test_send_all_delivered_exits_zero_with_key_from_env(

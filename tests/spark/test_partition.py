@@ -20,6 +20,7 @@ from typing import Any, Callable, List, Tuple
 import pytest
 
 from amplitude_legacy import MiddlewarePayload
+from amplitude_legacy._bulk_gc import BULK_GC_THRESHOLD as GC_THRESHOLD
 from amplitude_legacy._options import resolve_options
 from amplitude_legacy.spark._events import (
     Summary,
@@ -29,7 +30,7 @@ from amplitude_legacy.spark._events import (
     row_loader,
     split_line,
 )
-from amplitude_legacy.spark._partition import GC_THRESHOLD, PartitionSender, load_middleware
+from amplitude_legacy.spark._partition import PartitionSender, load_middleware
 from amplitude_legacy.testing import Collector
 from tests.spark._helpers import explode_on_request, skip_health_checks
 
@@ -245,7 +246,7 @@ def test_raising_middleware_and_dead_letters(amplitude_collector: Collector) -> 
         ("invalid", "invalid"),
     ]
     assert outcomes[1][4] == "RuntimeError: enrichment service down"
-    assert outcomes[2][4] == "ValueError: cannot enrich with key ***"
+    assert outcomes[2][4] == "ValueError: cannot enrich with key <api key>"
     assert outcomes[0][5] is None
     letter = json.loads(outcomes[3][5])
     assert letter["batch_id"] == 4 and letter["insert_id"] == "d"
