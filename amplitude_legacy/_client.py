@@ -286,7 +286,7 @@ class NodeClient(PluginApiMixin):
             before = self._run_before(ev)
             if before is None:
                 return self._reject(
-                    ev, DropReason.MIDDLEWARE_STOPPED, Status.SKIPPED, "A plugin dropped the event."
+                    ev, DropReason.MIDDLEWARE_STOPPED, _SKIPPED, "A plugin dropped the event."
                 )
             ev = before
         if self._middleware:
@@ -300,7 +300,7 @@ class NodeClient(PluginApiMixin):
             except Exception as exc:
                 return self._middleware_failed(ev, exc)
             if isinstance(final, Stop):
-                return self._reject(ev, final.reason, Status.SKIPPED, final.detail or final.reason)
+                return self._reject(ev, final.reason, _SKIPPED, final.detail or final.reason)
             ev = final
         if self._check_here:
             problem = find_problem(ev, self._min_id_length)
