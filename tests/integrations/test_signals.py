@@ -12,8 +12,12 @@ from amplitude_legacy.testing import Collector
 
 CHILD = textwrap.dedent(
     """
-    import signal, sys, time
+    import faulthandler, signal, sys, time
     import amplitude_legacy as Amplitude
+
+    # A stuck signal path ends the child with every thread's stack on stderr, which the
+    # test's assertion shows, instead of the test's own timeout with nothing to read.
+    faulthandler.dump_traceback_later(25, exit=True)
 
     if sys.argv[2] == "previous-handler":
         def previous(signum, frame):  # what a server's own SIGTERM handler would do
