@@ -529,7 +529,6 @@ def _plain_events(events: Sequence[Any], min_id_length: int) -> bool:
     """
     kinds = _FIELD_KINDS
     reserved = RESERVED_EVENT_TYPES
-    invalid_ids = INVALID_IDS
     big = _BIG_FLOAT
     budget = MAX_NESTING_DEPTH - 1
     for event in events:
@@ -543,11 +542,7 @@ def _plain_events(events: Sequence[Any], min_id_length: int) -> bool:
                 if kind == 2:
                     if value == "":
                         continue
-                    if (
-                        len(value) < min_id_length
-                        or value.lower() in invalid_ids
-                        or not value.replace("-", "").strip("0")
-                    ):
+                    if len(value) < min_id_length or _is_invalid_id(value):
                         return False
                     identified = True
                 elif kind == 1:
