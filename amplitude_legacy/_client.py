@@ -28,7 +28,7 @@ from amplitude_legacy._event import (
     find_problem,
     new_insert_id,
 )
-from amplitude_legacy._future import EventFuture, resolved
+from amplitude_legacy._future import EventFuture, new_future, resolved
 from amplitude_legacy._identify import Identify, legacy_identify_event
 from amplitude_legacy._middleware import Middleware, Stop, run_chain
 from amplitude_legacy._options import LogLevel, Options, resolve_options
@@ -58,7 +58,6 @@ DEFAULT_INSTANCE = "$default_instance"
 
 _now = time.time
 _dict_get = dict.get  # Event defines __getattr__, which makes ev.get a slow lookup
-_new_future = EventFuture.__new__
 _SKIPPED = Status.SKIPPED  # an Enum member's lookup costs ~1k instructions: once
 OptionsArg = Union[Options, Mapping[str, Any], None]
 
@@ -311,7 +310,7 @@ class NodeClient(PluginApiMixin):
         # The hand-off (Ledger.append), inline: every event passes here.
         if not self._running:
             self._start()
-        future = _new_future(EventFuture)  # its __init__ does nothing: skip the call
+        future = new_future(EventFuture)  # its __init__ does nothing: skip the call
         if self._write_ahead:
             return self._enqueue_written_ahead(ev, future)
         if not self._ledger.append(ev, future, None):

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
     from amplitude_legacy._response import Response
 
-__all__ = ["EventFuture"]
+__all__ = ["EventFuture", "new_future", "resolved"]
 
 # Guards the lazy creation of a future's Condition against the worker resolving it.
 _LAZY = threading.Lock()
@@ -149,12 +149,13 @@ class EventFuture(Future["Response"]):
         return f"<EventFuture {state}{f' {self._result.status}' if self._result else ''}>"
 
 
-_new = EventFuture.__new__
+#: A pending ``EventFuture`` without the call to its (empty) ``__init__``: one per logged event.
+new_future = EventFuture.__new__
 
 
 def resolved(response: Response) -> EventFuture:
     """A future that is already done (opt-out, invalid events, middleware stops)."""
-    future = _new(EventFuture)  # its __init__ does nothing: skip the call
+    future = new_future(EventFuture)
     future._result = response
     future._state = FINISHED
     return future
