@@ -32,7 +32,7 @@ setup(
     ],
     extras_require={
         "speed": ["orjson>=3.6"],
-        "official": ["amplitude-analytics>=1.1"],
+        "official": ["amplitude-analytics>=1.2"],
         "bench": ["amplitude-analytics", "segment-analytics-python", "posthog", "orjson", "psutil"],
         "test": [
             "pytest>=7",
@@ -40,7 +40,7 @@ setup(
             "mypy>=1.5",
             "ruff>=0.4",
             "types-requests",
-            "amplitude-analytics>=1.1",
+            "amplitude-analytics>=1.2",
             "mkdocs>=1.5",
             "mkdocs-material>=9",
             "mkdocstrings[python]>=0.24",
