@@ -385,13 +385,21 @@ def cpu_report(rows: List[Dict[str, Any]]) -> str:
 
 
 def jvm_thread_report(rows: List[Dict[str, Any]]) -> str:
-    """The JVM's CPU-seconds by thread kind during each timed Spark run (``--cpu``)."""
+    """The JVM's CPU-seconds by thread kind during each timed Spark run (``--cpu``); the
+    other threads under 0.05 s in every run share one line."""
     runs = [r for r in rows if r.get("jvm_threads_s")]
+    small = "other: the rest (each under 0.05)"
     totals: Dict[str, float] = {}
     for r in runs:
         for kind, cpu in r["jvm_threads_s"].items():
             totals[kind] = totals.get(kind, 0.0) + cpu
-    kinds = sorted(totals, key=lambda kind: (kind.startswith("other"), -totals[kind]))
+    minor = {k for k in totals if k.startswith("other")
+             and all(r["jvm_threads_s"].get(k, 0.0) < 0.05 for r in runs)}  # fmt: skip
+    if len(minor) > 1:
+        runs = [{**r, "jvm_threads_s": _fold(r["jvm_threads_s"], minor, small)} for r in runs]
+        totals = {k: v for k, v in totals.items() if k not in minor}
+        totals[small] = 0.0  # last of the others
+    kinds = sorted(totals, key=lambda k: (k.startswith("other"), k == small, -totals[k]))
     lines = ["| JVM thread kind | " + " | ".join(
                  f"{r['run']} {r['latency_ms']:g} ms" for r in runs) + " |",
              "|---|" + "---:|" * len(runs)]  # fmt: skip
@@ -401,6 +409,12 @@ def jvm_thread_report(rows: List[Dict[str, Any]]) -> str:
     sums = [f"{sum(r['jvm_threads_s'].values()):.2f}" for r in runs]
     lines.append(f"| **all threads** | {' | '.join(sums)} |")
     return "\n".join(lines)
+
+
+def _fold(threads: Dict[str, float], minor: Any, name: str) -> Dict[str, float]:
+    folded = {k: v for k, v in threads.items() if k not in minor}
+    folded[name] = sum(v for k, v in threads.items() if k in minor)
+    return folded
 
 
 def report(rows: List[Dict[str, Any]], n: int) -> str:

@@ -135,9 +135,10 @@ def test_jvm_thread_kinds_and_their_table() -> None:
     assert jvm_thread_kind("Thread-17") == "other: Thread-#"
     rows = [
         {"run": "CLI", "latency_ms": 0.0, "cpu_s": {"run process": 40.0}},
-        {"run": "local[2]", "latency_ms": 0.0, "jvm_threads_s": {"task threads": 3.0,
-                                                                  "other: main": 0.5}},
-        {"run": "local[1]", "latency_ms": 0.0, "jvm_threads_s": {"JIT compiler C2": 4.0}},
+        {"run": "local[2]", "latency_ms": 0.0, "jvm_threads_s": {
+            "task threads": 3.0, "other: main": 0.5, "other: a": 0.04, "other: b": 0.01}},
+        {"run": "local[1]", "latency_ms": 0.0, "jvm_threads_s": {
+            "JIT compiler C2": 4.0, "other: b": 0.02}},
     ]  # fmt: skip
     table = jvm_thread_report(rows).splitlines()
     assert table[0] == "| JVM thread kind | local[2] 0 ms | local[1] 0 ms |"
@@ -145,5 +146,6 @@ def test_jvm_thread_kinds_and_their_table() -> None:
         "| JIT compiler C2 | 0.00 | 4.00 |",
         "| task threads | 3.00 | 0.00 |",
         "| other: main | 0.50 | 0.00 |",
-        "| **all threads** | 3.50 | 4.00 |",
+        "| other: the rest (each under 0.05) | 0.05 | 0.02 |",
+        "| **all threads** | 3.55 | 4.02 |",
     ]
