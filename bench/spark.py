@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -159,6 +160,25 @@ def child(spec: Dict[str, Any]) -> int:
     return 0
 
 
+#: JVM thread names (``/proc``'s ``comm``: the first 15 characters) by prefix, and their kind.
+JVM_THREAD_KINDS = (
+    ("C2 Compiler", "JIT compiler C2"),
+    ("C1 Compiler", "JIT compiler C1"),
+    ("Executor task", "task threads"),
+    ("GC Thread", "garbage collector"),
+    ("G1 ", "garbage collector"),
+    ("VM Thread", "VM thread (safepoints)"),
+)
+
+
+def jvm_thread_kind(comm: str) -> str:
+    """The kind of a JVM thread, from its name; other names with their digits as ``#``."""
+    for prefix, kind in JVM_THREAD_KINDS:
+        if comm.startswith(prefix):
+            return kind
+    return "other: " + re.sub(r"\d+", "#", comm)
+
+
 class CpuSampler:
     """CPU-seconds of a run's process tree by kind, and of this process, between two marks.
 
@@ -170,6 +190,10 @@ class CpuSampler:
     The tree itself is listed again every ``rescan`` seconds and at each mark (listing it reads
     every process's ``/proc`` entry: at every sample that was a tenth of this process's CPU);
     a process found late still counts in full, as ``cpu_times`` counts from its start.
+
+    The JVM's threads are read too (``/proc/<pid>/task/*/stat``), at each rescan and mark,
+    and summed by ``jvm_thread_kind``: the JIT compilers, the collector, the task threads.
+    A thread that ends between two reads loses what it ran since the last one.
     """
 
     def __init__(self, pid: int, period: float = 0.2, rescan: float = 1.0) -> None:
@@ -185,6 +209,9 @@ class CpuSampler:
         self._latest: Dict[int, Tuple[str, float]] = {}  # pid -> (kind, CPU-seconds)
         self._lock = threading.Lock()  # the sampler thread and mark() both sample
         self._marks: List[Dict[str, float]] = []
+        self._threads: Dict[Tuple[int, int], Tuple[str, float]] = {}  # (pid, tid) -> kind, CPU
+        self._thread_marks: List[Dict[Tuple[int, int], Tuple[str, float]]] = []
+        self._ticks = os.sysconf("SC_CLK_TCK")
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="cpu-sampler", daemon=True)
         self._thread.start()
@@ -219,6 +246,26 @@ class CpuSampler:
                     del self._procs[pid]  # exited: its last sample stays in _latest
                     continue
                 self._latest[pid] = (kind, times.user + times.system)
+                if rescan and kind == "JVM":
+                    self._read_threads(pid)
+
+    def _read_threads(self, pid: int) -> None:
+        """CPU-seconds of each of the JVM's threads so far (``utime + stime`` in ``stat``)."""
+        base = f"/proc/{pid}/task"
+        try:
+            tids = os.listdir(base)
+        except OSError:
+            return
+        for tid in tids:
+            try:
+                with open(f"{base}/{tid}/stat") as stat:
+                    text = stat.read()
+            except OSError:
+                continue  # ended since the listing
+            comm = text[text.index("(") + 1 : text.rindex(")")]
+            fields = text[text.rindex(")") + 2 :].split()
+            cpu = (int(fields[11]) + int(fields[12])) / self._ticks
+            self._threads[(pid, int(tid))] = (jvm_thread_kind(comm), cpu)
 
     def _loop(self) -> None:
         count = 0
@@ -233,6 +280,7 @@ class CpuSampler:
         with self._lock:
             for kind, cpu in self._latest.values():
                 totals[kind] = totals.get(kind, 0.0) + cpu
+            self._thread_marks.append(dict(self._threads))
         self._marks.append(totals)
 
     def stop(self) -> Dict[str, float]:
@@ -244,10 +292,24 @@ class CpuSampler:
         first, last = self._marks[0], self._marks[-1]
         return {kind: round(last[kind] - first.get(kind, 0.0), 1) for kind in last}
 
+    def jvm_threads(self) -> Dict[str, float]:
+        """The JVM's CPU-seconds by thread kind between the first and the last mark (a
+        thread started after the first counts in full), largest first."""
+        if len(self._thread_marks) < 2:
+            return {}
+        first, last = self._thread_marks[0], self._thread_marks[-1]
+        totals: Dict[str, float] = {}
+        for key, (kind, cpu) in last.items():
+            before = first[key][1] if key in first else 0.0
+            totals[kind] = totals.get(kind, 0.0) + cpu - before
+        ranked = sorted(totals.items(), key=lambda item: -item[1])
+        return {kind: round(cpu, 2) for kind, cpu in ranked if cpu >= 0.005}
+
 
 def _run(cmd: List[str], env: Dict[str, str], cpu: bool, whole: bool) -> Tuple[int, str, str, Any]:
     """Run ``cmd``; with ``cpu``, sample its CPU over the whole run (``whole``) or between the
-    ``SEND_BEGIN`` and ``SEND_END`` lines it prints. Returns code, stdout, stderr, CPU."""
+    ``SEND_BEGIN`` and ``SEND_END`` lines it prints. Returns code, stdout, stderr, and the CPU
+    (``{"cpu_s": by process kind, "jvm_threads_s": the JVM's by thread kind}``, or ``{}``)."""
     with tempfile.TemporaryFile("w+") as err:  # a file: a full stderr pipe cannot stall it
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=err,
                                 text=True)  # fmt: skip
@@ -264,7 +326,14 @@ def _run(cmd: List[str], env: Dict[str, str], cpu: bool, whole: bool) -> Tuple[i
             sampler.mark()  # before wait(): the process may still be sampled
         code = proc.wait()
         err.seek(0)
-        return code, "".join(out), err.read(), sampler.stop() if sampler else None
+        if sampler is None:
+            return code, "".join(out), err.read(), {}
+        by_process = sampler.stop()
+        if not by_process:
+            return code, "".join(out), err.read(), {}
+        threads = sampler.jvm_threads()
+        usage = {"cpu_s": by_process, **({"jvm_threads_s": threads} if threads else {})}
+        return code, "".join(out), err.read(), usage
 
 
 def run_cli(
@@ -274,7 +343,7 @@ def run_cli(
     collector.reset(n)
     url = f"http://127.0.0.1:{collector.port}/2/httpapi"
     begin = time.monotonic()
-    code, out, err, cpu_s = _run(
+    code, out, err, usage = _run(
         [sys.executable, "-m", "amplitude_legacy", "send", str(events), "--api-key", API_KEY,
          "--server-url", url, "--progress", "none"],
         env, cpu, whole=True,
@@ -283,8 +352,7 @@ def run_cli(
     stats = collector.wait(n, 30)
     if code != 0:
         return {"error": (err or out).strip().splitlines()[-3:]}
-    row = {"send_s": round(send_s, 2), **{k: stats[k] for k in OUTCOME_STATS}}
-    return {**row, "cpu_s": cpu_s} if cpu_s else row
+    return {"send_s": round(send_s, 2), **{k: stats[k] for k in OUTCOME_STATS}, **usage}
 
 
 def run_spark(
@@ -292,13 +360,13 @@ def run_spark(
 ) -> Dict[str, Any]:
     """One ``child`` process."""
     spec = {"master": master, "parquet": str(parquet), "url": url, "events": n}
-    code, out, err, cpu_s = _run(
+    code, out, err, usage = _run(
         [sys.executable, "-m", "bench.spark", "child", json.dumps(spec)], env, cpu, whole=False
     )
     for line in reversed(out.splitlines()):
         if line.startswith("BENCH_RESULT "):
             row: Dict[str, Any] = json.loads(line[len("BENCH_RESULT ") :])
-            return {**row, "cpu_s": cpu_s} if cpu_s else row
+            return {**row, **usage}
     return {"error": (err or out).strip().splitlines()[-3:] or [f"exit {code}"]}
 
 
@@ -314,6 +382,39 @@ def cpu_report(rows: List[Dict[str, Any]]) -> str:
             total = f"{sum(cpu.values()):.1f}"
             lines.append(f"| {r['run']} | {r['latency_ms']:g} ms | {' | '.join(cells)} | {total} |")
     return "\n".join(lines)
+
+
+def jvm_thread_report(rows: List[Dict[str, Any]]) -> str:
+    """The JVM's CPU-seconds by thread kind during each timed Spark run (``--cpu``); the
+    other threads under 0.05 s in every run share one line."""
+    runs = [r for r in rows if r.get("jvm_threads_s")]
+    small = "other: the rest (each under 0.05)"
+    totals: Dict[str, float] = {}
+    for r in runs:
+        for kind, cpu in r["jvm_threads_s"].items():
+            totals[kind] = totals.get(kind, 0.0) + cpu
+    minor = {k for k in totals if k.startswith("other")
+             and all(r["jvm_threads_s"].get(k, 0.0) < 0.05 for r in runs)}  # fmt: skip
+    if len(minor) > 1:
+        runs = [{**r, "jvm_threads_s": _fold(r["jvm_threads_s"], minor, small)} for r in runs]
+        totals = {k: v for k, v in totals.items() if k not in minor}
+        totals[small] = 0.0  # last of the others
+    kinds = sorted(totals, key=lambda k: (k.startswith("other"), k == small, -totals[k]))
+    lines = ["| JVM thread kind | " + " | ".join(
+                 f"{r['run']} {r['latency_ms']:g} ms" for r in runs) + " |",
+             "|---|" + "---:|" * len(runs)]  # fmt: skip
+    for kind in kinds:
+        cells = [f"{r['jvm_threads_s'].get(kind, 0.0):.2f}" for r in runs]
+        lines.append(f"| {kind} | {' | '.join(cells)} |")
+    sums = [f"{sum(r['jvm_threads_s'].values()):.2f}" for r in runs]
+    lines.append(f"| **all threads** | {' | '.join(sums)} |")
+    return "\n".join(lines)
+
+
+def _fold(threads: Dict[str, float], minor: Any, name: str) -> Dict[str, float]:
+    folded = {k: v for k, v in threads.items() if k not in minor}
+    folded[name] = sum(v for k, v in threads.items() if k in minor)
+    return folded
 
 
 def report(rows: List[Dict[str, Any]], n: int) -> str:
@@ -352,7 +453,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--cpu",
         action="store_true",
-        help="also report CPU-seconds by process (JVM, workers, collector)",
+        help="also report CPU-seconds by process (JVM, workers, collector), and the JVM's "
+        "by thread (JIT compilers, garbage collector, task threads, others)",
     )
     return parser.parse_args(argv)  # fmt: skip
 
@@ -394,6 +496,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(report(rows, args.events))
     if args.cpu:
         print("\nCPU-seconds during each timed run\n\n" + cpu_report(rows))
+        if any(r.get("jvm_threads_s") for r in rows):
+            print("\nThe JVM's CPU-seconds by thread during each timed run\n\n"
+                  + jvm_thread_report(rows))  # fmt: skip
     if args.json:
         Path(args.json).write_text(
             json.dumps({"events": args.events, "rows": rows}, indent=2) + "\n"

@@ -60,3 +60,15 @@ def crash_once_before(event_type: str, marker: str, timeout: float) -> Callable[
         next(payload)
 
     return middleware
+
+
+#: An error text that JSON and two encodings must carry: a line break, quotes, non-ASCII, an
+#: emoji (a surrogate pair in the JVM) and a lone surrogate (which no UTF-8 can hold).
+AWKWARD_TEXT = 'line\nbreak "quoted" caf\u00e9 \u2615 \U0001f600 lone \ud800'
+
+
+def fail_awkwardly(payload: MiddlewarePayload, next: MiddlewareNext) -> None:
+    """Raise ``AWKWARD_TEXT`` for ``Fail`` events (their outcome: failed / middleware_error)."""
+    if payload.event.event_type == "Fail":
+        raise ValueError(AWKWARD_TEXT)
+    next(payload)

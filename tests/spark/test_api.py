@@ -14,7 +14,9 @@ import amplitude_legacy
 import amplitude_legacy.spark as spark_api
 from amplitude_legacy import OptionsError
 from amplitude_legacy.spark import insert_ids, send_dataframe
+from amplitude_legacy.spark._partition import CHUNK
 from amplitude_legacy.testing import Collector
+from tests.spark._helpers import AWKWARD_TEXT, fail_awkwardly
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -147,6 +149,46 @@ def test_a_send_gives_each_row_the_id_insert_ids_gives(spark: Any) -> None:
         else:  # orjson's encoder refuses it, as the client does for any event
             (refused,) = [o for o in outcomes if o.status != "success"]
             assert refused.status == "invalid" and "64-bit" in refused.error
+
+
+def test_outcomes_come_back_as_the_task_wrote_them(spark: Any) -> None:
+    """Every outcome crosses to the JVM and back intact: the schema, row order across chunks,
+    nulls, status codes, and any error text (a lone surrogate becomes U+FFFD)."""
+    n = CHUNK + 10  # one partition: more than one chunk
+    rows = [("Play", f"user-{i % 7}", f"id-{i:06d}") for i in range(n)]
+    rows += [("Fail", "user-x", "id-fail"), ("Play", None, "id-none")]
+    df = spark.createDataFrame(
+        spark.sparkContext.parallelize(rows, 1),
+        "event_type string, user_id string, insert_id string",
+    )
+    with Collector() as collector:
+        url = {"serverUrl": collector.http_api_url}
+        result = send_dataframe(df, "KEY", url, middleware=[fail_awkwardly])
+        outcomes = result.outcomes.collect()
+
+    assert result.outcomes.schema.simpleString() == (
+        "struct<insert_id:string,status:string,reason:string,status_code:int,error:string>"
+    )
+    assert all(f.nullable for f in result.outcomes.schema.fields)
+    assert [o.insert_id for o in outcomes] == [r[2] for r in rows]
+    assert {(o.status, o.reason, o.status_code, o.error) for o in outcomes[:n]} == {
+        ("success", None, 200, None)
+    }
+    failed, invalid = outcomes[n:]
+    assert failed.asDict() == {
+        "insert_id": "id-fail",
+        "status": "failed",
+        "reason": "middleware_error",
+        "status_code": 0,
+        "error": "ValueError: " + AWKWARD_TEXT.replace("\ud800", "\ufffd"),
+    }
+    assert (invalid.status, invalid.reason, invalid.status_code) == ("invalid", "invalid", 0)
+    assert "user_id" in invalid.error
+    assert dict(result.summary.counts) == {
+        ("success", None): n,
+        ("failed", "middleware_error"): 1,
+        ("invalid", "invalid"): 1,
+    }
 
 
 def test_id_columns_own_ids_and_nulls(spark: Any) -> None:

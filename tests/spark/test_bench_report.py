@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from bench.spark import report
 
 
@@ -47,10 +49,12 @@ def test_cpu_sampler_splits_a_runs_cpu_by_process_between_its_marks() -> None:
             "kid.stdin.close(); kid.wait()",
         ]
     )
-    code, out, err, cpu = _run(
+    code, out, err, usage = _run(
         [sys.executable, "-c", script, child], dict(os.environ), cpu=True, whole=False
     )
     assert code == 0, err
+    assert set(usage) == {"cpu_s"}  # no JVM: no thread breakdown
+    cpu = usage["cpu_s"]
     assert SEND_END in out
     assert 0.3 <= cpu["run process"] < 5, cpu
     assert 0.3 <= cpu["Python workers"] < 5, cpu
@@ -70,3 +74,78 @@ def test_cpu_report_lists_each_kind_and_the_total() -> None:
     assert table[2] == "| CLI | 0 ms | 0.0 | 11.8 | 48.5 | 60.3 |"
     assert table[3] == "| local[2] | 0 ms | 11.0 | 11.5 | 0.0 | 22.5 |"
     assert len(table) == 4
+
+
+BURN_JAVA = """
+public class Burn {
+    public static void main(String[] args) throws Exception {
+        var bean = java.lang.management.ManagementFactory.getThreadMXBean();
+        long end = bean.getCurrentThreadCpuTime() + 400_000_000L;
+        long spins = 0;
+        while (bean.getCurrentThreadCpuTime() < end) spins++;
+        System.out.println("burnt " + spins);
+        System.in.read();
+    }
+}
+"""
+
+
+def test_cpu_sampler_splits_the_jvms_cpu_by_thread(tmp_path: Any) -> None:
+    """``--cpu``: a JVM's CPU-seconds by thread kind, between the marks; they add up to the
+    JVM's own. A real ``java`` (Java 17 runs a source file): its main thread burns 0.4 s."""
+    import os
+    import sys
+
+    from bench.spark import SEND_BEGIN, SEND_END, _run
+    from tests.spark.conftest import java_executable
+
+    java = java_executable()
+    assert java is not None, "Java 17 is needed (as for every Spark test)"
+    source = tmp_path / "Burn.java"
+    source.write_text(BURN_JAVA)
+    script = "\n".join(
+        [
+            "import subprocess, sys",
+            f"print({SEND_BEGIN!r}, flush=True)",
+            "kid = subprocess.Popen([sys.argv[1], sys.argv[2]], stdin=subprocess.PIPE,"
+            " stdout=subprocess.PIPE, text=True)",
+            "assert kid.stdout.readline().startswith('burnt')  # alive at the mark",
+            f"print({SEND_END!r}, flush=True)",
+            "kid.stdin.close(); kid.wait()",
+        ]
+    )
+    code, out, err, usage = _run(
+        [sys.executable, "-c", script, java, str(source)], dict(os.environ), cpu=True, whole=False
+    )
+    assert code == 0, err
+    assert SEND_END in out
+    threads, jvm = usage["jvm_threads_s"], usage["cpu_s"]["JVM"]
+    assert 0.35 <= threads["other: java"] < 5, threads  # the main thread (the launcher's name)
+    assert abs(sum(threads.values()) - jvm) < 0.15, (threads, jvm)
+    assert list(threads.values()) == sorted(threads.values(), reverse=True)
+
+
+def test_jvm_thread_kinds_and_their_table() -> None:
+    from bench.spark import jvm_thread_kind, jvm_thread_report
+
+    assert jvm_thread_kind("C2 CompilerThre") == "JIT compiler C2"
+    assert jvm_thread_kind("C1 CompilerThre") == "JIT compiler C1"
+    assert jvm_thread_kind("Executor task l") == "task threads"
+    assert jvm_thread_kind("GC Thread#1") == jvm_thread_kind("G1 Conc#0") == "garbage collector"
+    assert jvm_thread_kind("Thread-17") == "other: Thread-#"
+    rows = [
+        {"run": "CLI", "latency_ms": 0.0, "cpu_s": {"run process": 40.0}},
+        {"run": "local[2]", "latency_ms": 0.0, "jvm_threads_s": {
+            "task threads": 3.0, "other: main": 0.5, "other: a": 0.04, "other: b": 0.01}},
+        {"run": "local[1]", "latency_ms": 0.0, "jvm_threads_s": {
+            "JIT compiler C2": 4.0, "other: b": 0.02}},
+    ]  # fmt: skip
+    table = jvm_thread_report(rows).splitlines()
+    assert table[0] == "| JVM thread kind | local[2] 0 ms | local[1] 0 ms |"
+    assert table[2:] == [
+        "| JIT compiler C2 | 0.00 | 4.00 |",
+        "| task threads | 3.00 | 0.00 |",
+        "| other: main | 0.50 | 0.00 |",
+        "| other: the rest (each under 0.05) | 0.05 | 0.02 |",
+        "| **all threads** | 3.55 | 4.02 |",
+    ]
