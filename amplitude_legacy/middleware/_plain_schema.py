@@ -147,7 +147,7 @@ def _property_lines(schema: Any, patterns: Mapping[str, Any], names: Dict[str, A
     if number_checks and not only_numbers:
         # A boolean under a bound: fastjsonschema up to 2.22.2 compares it as a number, 2.22.3
         # on skips it (the spec's reading). Both are installed in practice (2.21.2 is the last
-        # for Python 3.9), so the acceptor leaves booleans here to the version that is.
+        # for Python 3.9), so booleans here are left to whichever version is installed.
         lines.append("if type(v) is bool: return False")
     lines += _guarded(number_checks, None if only_numbers else _TYPE_TESTS["number"])
     return lines
