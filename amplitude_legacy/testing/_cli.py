@@ -10,6 +10,7 @@ import logging
 import signal
 import sys
 import threading
+import time
 from types import FrameType
 from typing import Any, Callable, Dict, List
 
@@ -152,8 +153,8 @@ def main(argv: List[str] | None = None, *, prog: str | None = None) -> int:
         print(f"cannot start the collector: {exc}", file=sys.stderr)
         return 1
 
-    stop = threading.Event()
-    restore = _on_sigterm(stop)
+    stop = _StopRequest()
+    restore = stop.install()
     restore_logging = _print_refusals(print_lock) if not args.quiet else _nothing
     try:
         with print_lock:
@@ -164,10 +165,8 @@ def main(argv: List[str] | None = None, *, prog: str | None = None) -> int:
             )
             if args.ui:
                 print(f"Live event debugger: {collector.ui_url}", flush=True)
-        # A timed wait so Ctrl-C is seen promptly on every platform.
-        while not stop.wait(1.0):
-            pass
-    except KeyboardInterrupt:
+        stop.wait()
+    except KeyboardInterrupt:  # SIGINT before the handler was installed
         pass
     finally:
         restore()
@@ -235,17 +234,37 @@ def _print_refusals(lock: threading.Lock) -> Callable[[], None]:
     return restore
 
 
-def _on_sigterm(stop: threading.Event) -> Callable[[], None]:
-    """Make SIGTERM set ``stop``; return a function restoring the previous handler."""
-    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGTERM"):
-        return lambda: None  # signals can only be handled on the main thread
+class _StopRequest:
+    """SIGTERM or SIGINT (Ctrl-C) asks the collector to stop; :meth:`wait` returns then.
 
-    def handle(signum: int, frame: FrameType | None) -> None:
-        stop.set()
+    The rule for the handler: it appends to a list and does nothing else. A signal handler
+    runs on the main thread between two bytecodes, which may be inside the wait itself; with
+    a ``threading.Event``, ``set()`` there can wait forever for the event's lock that its own
+    thread holds, and a ``KeyboardInterrupt`` there can leave that lock released twice. So
+    the wait polls the list, and SIGINT is handled like SIGTERM instead of raising.
+    """
 
-    previous = signal.signal(signal.SIGTERM, handle)
+    def __init__(self) -> None:
+        self.received: List[int] = []
 
-    def restore() -> None:
-        signal.signal(signal.SIGTERM, previous)
+    def handle(self, signum: int, frame: FrameType | None) -> None:
+        """The signal handler: note the signal, take no lock."""
+        self.received.append(signum)
 
-    return restore
+    def install(self) -> Callable[[], None]:
+        """Handle SIGTERM and SIGINT (main thread only); return an undo."""
+        if threading.current_thread() is not threading.main_thread():
+            return _nothing  # signals can only be handled on the main thread
+        signals = [getattr(signal, name) for name in ("SIGTERM", "SIGINT") if hasattr(signal, name)]
+        previous = [(sig, signal.signal(sig, self.handle)) for sig in signals]
+
+        def restore() -> None:
+            for sig, handler in previous:
+                signal.signal(sig, handler)
+
+        return restore
+
+    def wait(self, period: float = 0.2) -> None:
+        """Return once a stop signal came (checked every ``period`` seconds)."""
+        while not self.received:
+            time.sleep(period)  # a signal runs the handler, then the sleep goes on

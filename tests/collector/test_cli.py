@@ -10,6 +10,7 @@ import selectors
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -18,7 +19,7 @@ from typing import Any, Dict, Iterator, Tuple
 
 import pytest
 
-from amplitude_legacy.testing._cli import build_parser, main
+from amplitude_legacy.testing._cli import _StopRequest, build_parser, main
 
 from ._http import body, event
 
@@ -155,3 +156,56 @@ def test_cli_refuses_a_bad_keep(value: str, capsys: pytest.CaptureFixture[str]) 
     with pytest.raises(SystemExit):
         build_parser().parse_args(["--keep", value])
     assert "--keep" in capsys.readouterr().err
+
+
+def _wait_with_handler_at(wait: Any, handler: Any, line_event: int, deadline: float = 5) -> bool:
+    """Run ``wait()`` on a thread of its own and run ``handler`` in that thread at its
+    ``line_event``-th traced line, as a signal handler may run between any two bytecodes of
+    the main thread. True when the wait returned within ``deadline`` seconds."""
+    seen = 0
+
+    def tracer(frame: Any, event: str, arg: Any) -> Any:
+        nonlocal seen
+        if event == "line":
+            seen += 1
+            if seen == line_event:
+                handler(signal.SIGTERM, None)
+        return tracer
+
+    def run() -> None:
+        sys.settrace(tracer)
+        try:
+            wait()
+        finally:
+            sys.settrace(None)
+
+    thread = threading.Thread(target=run, daemon=True)  # left behind if it deadlocks
+    thread.start()
+    thread.join(deadline)
+    return not thread.is_alive()
+
+
+@pytest.mark.parametrize("line_event", range(1, 30))
+def test_a_stop_signal_ends_the_wait_wherever_its_handler_runs(line_event: int) -> None:
+    """The handler may run inside the wait itself; it takes no lock, so the wait ends."""
+    stop = _StopRequest()
+    assert _wait_with_handler_at(lambda: stop.wait(0.01), stop.handle, line_event)
+    assert stop.received == [signal.SIGTERM]
+
+
+def test_the_wait_harness_catches_a_handler_that_takes_the_waits_lock() -> None:
+    """Not vacuous: the same harness on ``threading.Event`` (``set()`` in the handler, as the
+    CLI did before) deadlocks for some position of the handler."""
+    for line_event in range(1, 30):
+        event = threading.Event()
+
+        def wait(event: threading.Event = event) -> None:
+            while not event.wait(0.01):
+                pass
+
+        def handle(signum: int, frame: Any, event: threading.Event = event) -> None:
+            event.set()
+
+        if not _wait_with_handler_at(wait, handle, line_event, deadline=1):
+            return  # stuck: the handler ran while the wait held the event's lock
+    pytest.fail("the harness never ran the handler while the wait held its lock")
