@@ -166,7 +166,7 @@ def main(argv: List[str] | None = None, *, prog: str | None = None) -> int:
             if args.ui:
                 print(f"Live event debugger: {collector.ui_url}", flush=True)
         stop.wait()
-    except KeyboardInterrupt:  # SIGINT before the handler was installed
+    except KeyboardInterrupt:  # SIGINT, if other code replaced our handler meanwhile
         pass
     finally:
         restore()
