@@ -255,8 +255,8 @@ class _StopRequest:
         """Handle SIGTERM and SIGINT (main thread only); return an undo."""
         if threading.current_thread() is not threading.main_thread():
             return _nothing  # signals can only be handled on the main thread
-        signals = [getattr(signal, name) for name in ("SIGTERM", "SIGINT") if hasattr(signal, name)]
-        previous = [(sig, signal.signal(sig, self.handle)) for sig in signals]
+        stops = (signal.SIGTERM, signal.SIGINT)  # both exist on every platform
+        previous = [(sig, signal.signal(sig, self.handle)) for sig in stops]
 
         def restore() -> None:
             for sig, handler in previous:
