@@ -527,29 +527,38 @@ def _plain_events(events: Sequence[Any], min_id_length: int) -> bool:
     a float of 2**63 or more anywhere in it, or containers nested deeper than the property
     limit in any field); the caller then runs the full checks.
     """
-    kinds = _FIELD_KINDS
+    kind_of = _FIELD_KINDS.get
     reserved = RESERVED_EVENT_TYPES
+    invalid_ids = INVALID_IDS
     big = _BIG_FLOAT
     budget = MAX_NESTING_DEPTH - 1
+    # The checks of _is_invalid_id and _plain_value are written out inline below: this loop
+    # runs for every event the collector takes in, and a call costs as much as the check.
     for event in events:
         if type(event) is not dict:
             return False
         named = identified = False
         for key, value in event.items():
-            kind = kinds.get(key, 0)
+            kind = kind_of(key, 0)
             value_type = type(value)
             if value_type is str:
+                if not kind:
+                    continue
                 if kind == 2:
                     if value == "":
                         continue
-                    if len(value) < min_id_length or _is_invalid_id(value):
+                    if (
+                        len(value) < min_id_length
+                        or value.lower() in invalid_ids
+                        or not value.strip("0-")
+                    ):
                         return False
                     identified = True
                 elif kind == 1:
                     if not value or value in reserved:
                         return False
                     named = True
-                elif kind:
+                else:
                     return False
             elif value_type is int:
                 if kind == 1 or kind == 2 or kind == 5:
@@ -558,8 +567,15 @@ def _plain_events(events: Sequence[Any], min_id_length: int) -> bool:
                 if kind == 1:
                     return False
             elif value_type is dict:
-                if not (kind == 0 or kind == 5) or not _plain_value(value, budget):
+                if not (kind == 0 or kind == 5):
                     return False
+                for child in value.values():
+                    child_type = type(child)
+                    if child_type is dict or child_type is list:
+                        if not _plain_value(child, budget - 1):
+                            return False
+                    elif child_type is float and not -big < child < big:
+                        return False
             elif value_type is float:
                 if not (kind == 0 or kind == 4) or not -big < value < big:
                     return False
@@ -601,8 +617,8 @@ def _event_type_problem(value: Any) -> str:
 
 
 def _is_invalid_id(value: str) -> bool:
-    # Any all-zero ID ("0", a zeroed IDFA with or without dashes) is as useless as the listed ones.
-    return value.lower() in INVALID_IDS or not value.replace("-", "").strip("0")
+    # An ID of only zeros and dashes ("0", a zeroed IDFA) is as useless as the listed ones.
+    return value.lower() in INVALID_IDS or not value.strip("0-")
 
 
 def _deeper_than(container: Any, budget: int) -> bool:

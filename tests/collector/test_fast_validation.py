@@ -93,7 +93,7 @@ def corpus() -> Iterator[Tuple[str, bytes]]:
             yield f"{field}={value!r}", payload_body([base_event(0), event])
             if index % 5 == 0:
                 yield f"{field}={value!r} second", payload_body([event, base_event(2)])
-    for invalid in [*sorted(INVALID_IDS), "0-0-0", "00000000"]:
+    for invalid in [*sorted(INVALID_IDS), "0-0-0", "00000000", "-----", "0-0-1", "00a00"]:
         yield f"id {invalid}", payload_body([{**base_event(0), "user_id": invalid}])
         yield f"device {invalid}", payload_body([{"event_type": "e", "device_id": invalid.upper()}])
     for reserved in sorted(RESERVED_EVENT_TYPES):

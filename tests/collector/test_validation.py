@@ -348,13 +348,33 @@ def test_min_id_length_setting() -> None:
 
 @pytest.mark.parametrize("field", ["user_id", "device_id"])
 @pytest.mark.parametrize(
-    "value", [*sorted(INVALID_IDS), "NULL", "Undefined", "00000", "0000-0000", 12345, True]
+    "value",
+    [
+        *sorted(INVALID_IDS),
+        "NULL",
+        "Undefined",
+        "00000",
+        "0000-0000",
+        "-----",
+        "-0-0-",
+        12345,
+        True,
+    ],
 )
 def test_invalid_ids(amplitude_collector: Collector, field: str, value: Any) -> None:
     """Listed placeholder ids (any case), all-zero ids and non-strings are invalid fields."""
     fields: Dict[str, Any] = {"user_id": None, field: value}
     answer = rejected(amplitude_collector, body(event(0, **fields)))
     assert answer["events_with_invalid_fields"] == {field: [0]}
+
+
+@pytest.mark.parametrize("value", ["00a00", "0-0-1", "10000", "-000x", "0000-0000-000b"])
+def test_an_id_with_anything_but_zeros_and_dashes_is_usable(
+    amplitude_collector: Collector, value: str
+) -> None:
+    """Only zeros and dashes make an unlisted id invalid: one other character is enough."""
+    answer = send_json(amplitude_collector, body(event(0, user_id=value)))
+    assert answer["code"] == 200, answer
 
 
 def test_every_listed_invalid_id_is_present() -> None:
