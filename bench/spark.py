@@ -34,7 +34,7 @@ if __package__ in (None, ""):  # python bench/spark.py
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import netguard
-from bench.collector import BenchCollector
+from bench.collector import BenchCollector, freeze_heap
 
 __all__ = ["main"]
 
@@ -476,6 +476,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         write_events(events, args.events)
         subprocess.run([sys.executable, "-m", "bench.spark", "prepare", str(events), str(parquet)],
                        cwd=ROOT, env=env, check=True, capture_output=True)  # fmt: skip
+        freeze_heap()  # this process serves the collector
         for latency in (float(x) for x in args.latency_ms.split(",")):
             # In this process: it only waits for the runs, so the collector has its GIL.
             collector = SlowCollector(latency / 1000.0).start()
