@@ -130,11 +130,11 @@ class NodeClient(PluginApiMixin):
             self._options.spool_mode == "always"
         )
         self._running = False  # the worker starts with the first event (or the spool)
+        self._signals: SignalFlusher | None = None  # (read by _start)
         if self._options.spool_path is not None:
             self._start()  # send what an earlier run left in the spool, now
         ref = weakref.ref(self)
         _lifecycle.track(self)  # the exit flush and the fork reset (one hook for all clients)
-        self._signals: SignalFlusher | None = None
         if self._options.flush_on_signals:
             self._signals = SignalFlusher(
                 lambda bound: _shutdown_if_alive(ref, bound), self._options.exit_flush_timeout
@@ -397,6 +397,8 @@ class NodeClient(PluginApiMixin):
             # greenlets, and the next one must append, not wait on this (unpatched) lock.
             self._running = True
         self._worker.start()
+        if self._signals is not None:
+            self._signals.start_helper()  # a forked child's own (the parent's starts at init)
 
     def _after_shutdown(self, event: object) -> EventFuture:
         """An event logged after ``shutdown``: skipped, counted, and a warning the first time."""
@@ -676,6 +678,8 @@ class NodeClient(PluginApiMixin):
         self._drop_log.reset()
         self._running = False
         new_insert_id.check_fork()
+        if self._signals is not None:
+            self._signals.after_fork_in_child()
         self._worker.after_fork_in_child(transport_for(self._options), late=late)
         self._ledger = self._worker.ledger
 

@@ -10,13 +10,23 @@ with the default action, so the process still ends with the signal's status (143
 The shutdown runs on a helper thread that the handler joins with a deadline: a signal handler
 runs on the main thread between two bytecodes, possibly while that thread holds one of the
 client's locks, and waiting on that lock from the handler itself would never return.
+
+That helper is started with the handlers, not by them. A thread started from a handler cannot
+run while the interrupted main thread holds ``threading``'s own registry lock (inside
+``Thread.start()``, ``threading.enumerate()``...: a threaded server on the main thread starts
+one per connection), so the flush would never begin and the queue would be lost when the
+handler's deadline passed. The handler only sets an event that the waiting helper reads. A
+handler that finds no live helper (a fork that ran no Python fork hook, a client already
+shutting down) starts one as before.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
+import sys
 import threading
 from types import FrameType
 from typing import Any, Callable, List, Sequence, Tuple, Union
@@ -55,6 +65,15 @@ def parse_signals(value: Sequence[SignalLike]) -> Tuple[signal.Signals, ...]:
 class SignalFlusher:
     """Installs the handlers for one client and removes them when the client shuts down.
 
+    Threads: ``install``, ``uninstall``, ``start_helper`` and ``after_fork_in_child`` run on
+    the client's own paths (init, the first event, shutdown, the fork hook); the handler runs
+    on the main thread between two bytecodes of anything. The rule for ``_wake``: the handler
+    sets it at most once, and only while ``_closed`` and ``_signalled`` are false, setting
+    ``_signalled`` first; ``uninstall`` sets ``_closed`` before it. So when the handler takes
+    ``_wake``'s lock, the main thread cannot already hold it (it would be inside one of those
+    two calls, after its flag). The helper thread only waits on ``_wake`` and reads
+    ``_signalled``.
+
     Args:
         shutdown: shuts the client down; called with the flush bound in seconds.
         bound: ``exitFlushTimeout``.
@@ -64,6 +83,11 @@ class SignalFlusher:
         self._shutdown = shutdown
         self._bound = bound
         self._previous: List[Tuple[signal.Signals, Any]] = []
+        self._wake = threading.Event()
+        self._signalled = False
+        self._closed = False
+        self._installed = False
+        self._helper: threading.Thread | None = None
 
     def install(self, signals: Sequence[signal.Signals]) -> None:
         """Install a handler for each signal (main thread only; elsewhere: a warning)."""
@@ -73,11 +97,38 @@ class SignalFlusher:
                 "and only the main thread can install signal handlers"
             )
             return
+        self._installed = True
+        self.start_helper()
         for sig in signals:
             self._previous.append((sig, signal.signal(sig, self._handle)))
 
+    def start_helper(self) -> None:
+        """Start the thread that shuts the client down on a signal, unless one is waiting
+        (or there are no handlers, or the client is shutting down)."""
+        if not self._installed or self._closed:
+            return
+        if self._helper is not None and self._helper.is_alive():
+            return
+        self._helper = _start_thread(self._wait_for_signal)
+
+    def after_fork_in_child(self) -> None:
+        """In a forked child: the helper did not survive the fork, and the parent's thread may
+        have held ``_wake``'s lock at that moment. The next ``start_helper`` starts the child's."""
+        self._wake = threading.Event()
+        self._signalled = False
+        self._helper = None
+
     def uninstall(self) -> None:
-        """Put back the previous handlers, where ours is still the one installed."""
+        """End the helper, and put back the previous handlers where ours is still installed."""
+        if not self._closed:  # (a handler that runs inside this set() finds it closed)
+            self._closed = True  # first: from here on a handler leaves _wake alone
+            self._wake.set()
+            helper = self._helper
+            if helper is not None and helper is not threading.current_thread():
+                helper.join(_GRACE)  # it only reads a flag now; no thread is left behind
+        self._restore_handlers()
+
+    def _restore_handlers(self) -> None:
         if threading.current_thread() is not threading.main_thread():
             return  # handlers stay; they find the client shut down and pass the signal on
         previous, self._previous = self._previous, []
@@ -85,17 +136,31 @@ class SignalFlusher:
             if signal.getsignal(sig) == self._handle:
                 signal.signal(sig, handler)
 
+    def _wait_for_signal(self) -> None:
+        self._wake.wait()
+        if self._signalled:
+            self._shutdown(self._bound)
+
     def _handle(self, signum: int, frame: FrameType | None) -> None:
-        worker = threading.Thread(
-            target=self._shutdown, args=(self._bound,), name="amplitude_legacy-signal-flush"
-        )
-        try:
-            worker.start()
-            worker.join(self._bound + _GRACE)
-        except RuntimeError:  # no new threads (interpreter shutting down): pass it on
-            pass
+        spawn = _hub_spawn()
+        if spawn is not None:  # gevent runs handlers in its hub, where nothing may block
+            spawn(self._flush_and_pass_on, signum, frame)
+        else:
+            self._flush_and_pass_on(signum, frame)
+
+    def _flush_and_pass_on(self, signum: int, frame: FrameType | None) -> None:
+        helper = self._helper
+        if not self._closed and helper is not None and helper.is_alive():
+            if not self._signalled:  # a second signal during the first one's set() waits only
+                self._signalled = True
+                self._wake.set()
+            helper.join(self._bound + _GRACE)
+        else:
+            with contextlib.suppress(RuntimeError):  # no new threads (interpreter exiting)
+                _start_thread(lambda: self._shutdown(self._bound)).join(self._bound + _GRACE)
         previous = dict(self._previous).get(signal.Signals(signum), signal.SIG_DFL)
-        self.uninstall()
+        self._closed = True  # the helper is done (or stuck past the bound): nothing to wake
+        self._restore_handlers()
         if callable(previous):
             previous(signum, frame)
         elif previous == signal.SIG_DFL:
@@ -105,3 +170,21 @@ class SignalFlusher:
             # without an init). End the way a shell reports that signal.
             raise SystemExit(128 + signum)
         # SIG_IGN: the signal was ignored before us; it still is.
+
+
+def _start_thread(target: Callable[[], Any]) -> threading.Thread:
+    # A daemon: a process that ends without a signal does not wait for it (and a daemon's
+    # join takes no lock of threading's own).
+    thread = threading.Thread(target=target, name="amplitude_legacy-signal-flush", daemon=True)
+    thread.start()
+    return thread
+
+
+def _hub_spawn() -> Callable[..., Any] | None:
+    """``gevent.spawn`` when this runs in gevent's hub (a monkey-patched process whose main
+    greenlet was waiting: a blocking call there raises ``BlockingSwitchOutError``); else None."""
+    gevent: Any = sys.modules.get("gevent")
+    hub = getattr(getattr(gevent, "hub", None), "Hub", None)
+    if hub is None or not isinstance(gevent.getcurrent(), hub):
+        return None
+    return gevent.spawn  # type: ignore[no-any-return]

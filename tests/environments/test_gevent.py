@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 import textwrap
@@ -185,3 +186,38 @@ def test_client_created_before_patching_in_a_forked_worker(collector: Collector)
     )
     assert done.returncode == 0, done.stderr
     assert len(collector.wait_for_events(100, timeout=1)) == 100
+
+
+def test_patched_process_flushes_on_sigterm_and_dies_of_it(collector: Collector) -> None:
+    """flushOnSignals under gevent: the handler runs in the hub while the main greenlet
+    sleeps, where a blocking wait raises ``BlockingSwitchOutError``; the flush then runs in a
+    greenlet of its own. All 50 events arrive and the process ends with SIGTERM's status."""
+    script = PRELUDE + textwrap.dedent(
+        """
+        client = Amplitude.init(
+            "TEST_API_KEY", server_url=sys.argv[1], upload_interval_in_sec=60,
+            flush_on_signals=["SIGTERM"], exit_flush_timeout=5,
+        )
+        for n in range(50):
+            client.logEvent(event(n))
+        print("ready", flush=True)
+        gevent.sleep(HANG)  # the main greenlet waits in the hub
+        print("not stopped", flush=True)
+        """
+    ).replace("HANG", str(HANG_TIMEOUT))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    child = subprocess.Popen(
+        [sys.executable, "-c", script, collector.http_api_url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert child.stdout is not None
+    assert child.stdout.readline().strip() == "ready", child.communicate(timeout=HANG_TIMEOUT)
+    child.send_signal(signal.SIGTERM)
+    out, err = child.communicate(timeout=HANG_TIMEOUT)
+    assert child.returncode == -signal.SIGTERM, (child.returncode, err)
+    assert "BlockingSwitchOutError" not in err and "not stopped" not in out
+    events = collector.wait_for_events(50, timeout=1)
+    assert Counter(e["event_properties"]["n"] for e in events) == Counter(range(50))

@@ -218,6 +218,38 @@ def test_shutdown_puts_the_previous_handler_back(make_client: MakeClient) -> Non
     assert signal.getsignal(signal.SIGUSR2) == previous
 
 
+def test_the_signal_helper_thread_ends_with_the_client(make_client: MakeClient) -> None:
+    """The thread that waits to flush on a signal starts with the handlers and ends when the
+    client shuts down without one: no thread is left behind."""
+    previous = signal.getsignal(signal.SIGUSR2)
+    client = make_client(flush_on_signals=["SIGUSR2"])
+    helper = client._signals._helper  # type: ignore[union-attr]
+    assert helper is not None and helper.is_alive() and helper.daemon
+    client.shutdown(5)
+    assert not helper.is_alive()
+    assert signal.getsignal(signal.SIGUSR2) == previous
+
+
+def test_a_handler_without_a_live_helper_shuts_down_on_a_thread_of_its_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After a fork that ran no fork hook the helper is gone: the handler starts one."""
+    from amplitude_legacy._signals import SignalFlusher
+
+    shut: List[float] = []
+    flusher = SignalFlusher(shut.append, 0.1)
+    previous = signal.signal(signal.SIGUSR1, signal.SIG_DFL)
+    try:
+        flusher.install([signal.SIGUSR1])
+        flusher.after_fork_in_child()  # what the child of such a fork looks like
+        monkeypatch.setattr("os.kill", lambda pid, signum: None)
+        with pytest.raises(SystemExit):
+            flusher._handle(signal.SIGUSR1, None)
+        assert shut == [0.1]
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+
+
 def test_a_default_action_signal_that_does_not_end_the_process_exits_with_its_status(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
