@@ -241,6 +241,7 @@ def test_a_handler_without_a_live_helper_shuts_down_on_a_thread_of_its_own(
     previous = signal.signal(signal.SIGUSR1, signal.SIG_DFL)
     try:
         flusher.install([signal.SIGUSR1])
+        helper, wake = flusher._helper, flusher._wake
         flusher.after_fork_in_child()  # what the child of such a fork looks like
         monkeypatch.setattr("os.kill", lambda pid, signum: None)
         with pytest.raises(SystemExit):
@@ -248,6 +249,10 @@ def test_a_handler_without_a_live_helper_shuts_down_on_a_thread_of_its_own(
         assert shut == [0.1]
     finally:
         signal.signal(signal.SIGUSR1, previous)
+    wake.set()  # in a real child the parent's helper does not exist: end this one
+    assert helper is not None
+    helper.join(5)
+    assert not helper.is_alive() and shut == [0.1]
 
 
 def test_a_default_action_signal_that_does_not_end_the_process_exits_with_its_status(
