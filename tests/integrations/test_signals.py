@@ -40,8 +40,10 @@ CHILD = textwrap.dedent(
             sys.exit(0)
     for n in range(50):
         client.logEvent({"event_type": "Queued", "user_id": f"user-{n:05d}"})
+    import threading
+    # The thread that flushes on the signal (the fork's own, started by its first event).
+    assert "amplitude_legacy-signal-flush" in {t.name for t in threading.enumerate()}
     if sys.argv[2] == "holding-threading-lock":
-        import threading
         # Where a threaded server's main thread is for a moment with every connection:
         # inside Thread.start(), holding the lock of threading's registry of threads.
         with threading._active_limbo_lock:
