@@ -326,14 +326,12 @@ def _run(cmd: List[str], env: Dict[str, str], cpu: bool, whole: bool) -> Tuple[i
             sampler.mark()  # before wait(): the process may still be sampled
         code = proc.wait()
         err.seek(0)
-        if sampler is None:
-            return code, "".join(out), err.read(), {}
-        by_process = sampler.stop()
-        if not by_process:
-            return code, "".join(out), err.read(), {}
+        stdout, stderr = "".join(out), err.read()
+        if sampler is None or not (by_process := sampler.stop()):
+            return code, stdout, stderr, {}
         threads = sampler.jvm_threads()
         usage = {"cpu_s": by_process, **({"jvm_threads_s": threads} if threads else {})}
-        return code, "".join(out), err.read(), usage
+        return code, stdout, stderr, usage
 
 
 def run_cli(
