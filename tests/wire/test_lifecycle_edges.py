@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import os
 import threading
@@ -220,6 +221,9 @@ def test_a_fork_that_runs_no_fork_hook_still_delivers(collector: Collector) -> N
         if pid == 0:  # the child: no fork hook ran
             code = 1
             try:
+                # A child stuck on a lock the fork copied held ends with every thread's stack
+                # on stderr (the test's captured output), not with the parent's timeout.
+                faulthandler.dump_traceback_later(20, exit=True)
                 futures = [client.logEvent(event(100 + n)) for n in range(3)]
                 result = client.flush(5)
                 code = (
