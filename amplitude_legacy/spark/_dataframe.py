@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Any, Callable, List, Mapping, Sequence, Tuple, Union
 
 from pyspark import RDD
-from pyspark.serializers import UTF8Deserializer
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -29,6 +28,7 @@ from amplitude_legacy.spark._events import (
     OBJECT_FIELDS,
     Summary,
 )
+from amplitude_legacy.spark._frames import Utf8Frames
 from amplitude_legacy.spark._partition import MiddlewareSpec, PartitionSender, load_middleware
 
 __all__ = ["BatchDeliveryError", "SendResult", "foreach_batch", "insert_ids", "send_dataframe"]
@@ -502,7 +502,8 @@ def _rows(df: DataFrame, insert_id_column: str | None) -> DataFrame:
 
 def _strings(rows: DataFrame) -> RDD[str]:
     """``rows``' one string column as an RDD of ``str``, the way ``DataFrame.toJSON`` moves
-    its strings: UTF-8 frames, read without pickling or building a ``Row`` per row."""
+    its strings: UTF-8 frames, read without pickling or building a ``Row`` per row (and many
+    frames per call: ``Utf8Frames``)."""
     try:
         session = rows.sparkSession
         jvm: Any = session.sparkContext._jvm
@@ -513,8 +514,7 @@ def _strings(rows: DataFrame) -> RDD[str]:
             "amplitude_legacy.spark needs a classic PySpark session (the rows are sent from "
             "mapPartitions on executors); Spark Connect sessions are not supported"
         ) from exc
-    deserializer = UTF8Deserializer()  # type: ignore[no-untyped-call]  # (PySpark's own)
-    return RDD(strings.toJavaRDD(), session.sparkContext, deserializer)
+    return RDD(strings.toJavaRDD(), session.sparkContext, Utf8Frames())
 
 
 def _run(
