@@ -4,9 +4,10 @@ The driver checks everything it can before a task starts (columns, options, midd
 The JVM turns each row into its canonical JSON, followed by the row's own id when it has one,
 and hands the partition's rows to Python as plain UTF-8 strings (as ``DataFrame.toJSON``
 does: no pickling, no ``Row`` objects); one ``PartitionSender`` per partition hashes the
-rows without an id, logs the events and hands the outcomes back in columnar chunks. They are
-materialized once with ``localCheckpoint(eager=True)``: the send happens in that one job, and
-any later action on the outcomes reads the stored chunks instead of running the send again.
+rows without an id, logs the events and hands the outcomes back in chunks (the ids, and runs
+of equal outcomes). They are materialized once with ``localCheckpoint(eager=True)``: the send
+happens in that one job, and any later action on the outcomes reads the stored chunks (and
+expands the runs) instead of running the send again.
 """
 
 from __future__ import annotations
@@ -47,10 +48,14 @@ OUTCOME_SCHEMA = T.StructType(
         T.StructField("error", T.StringType()),
     ]
 )
-_WITH_DEAD_LETTER = T.StructType(
-    [*OUTCOME_SCHEMA.fields, T.StructField("dead_letter", T.StringType())]
+#: A task's chunk of outcomes (see ``PartitionSender``): its ids, its runs of equal outcomes
+#: (``n`` rows each), the dead-letter lines of ``foreach_batch`` (one per row), its counts.
+_IDS = T.StructField("insert_id", T.ArrayType(T.StringType()))
+_RUNS = T.StructField(
+    "runs",
+    T.ArrayType(T.StructType([T.StructField("n", T.IntegerType()), *OUTCOME_SCHEMA.fields[1:]])),
 )
-#: Each chunk's counts by ``(status, reason)``, after its outcome arrays.
+_DEAD_LETTERS = T.StructField("dead_letter", T.ArrayType(T.StringType()))
 _COUNTS = T.StructField(
     "__amplitude_legacy_counts",
     T.ArrayType(
@@ -522,17 +527,30 @@ def _run(
 ) -> Tuple[DataFrame, Summary]:
     """Send ``df`` in one Spark job; return the stored outcomes and their summary."""
     rows = _strings(_rows(df, insert_id_column))
-    schema = _WITH_DEAD_LETTER if sender.dead_letters else OUTCOME_SCHEMA
-    packed = T.StructType(
-        [*(T.StructField(f.name, T.ArrayType(f.dataType)) for f in schema.fields), _COUNTS]
-    )
+    letters = [_DEAD_LETTERS] if sender.dead_letters else []
+    packed = T.StructType([_IDS, _RUNS, *letters, _COUNTS])
     chunks = df.sparkSession.createDataFrame(rows.mapPartitions(sender), packed, verifySchema=False)
     # Runs the send now, once; later actions read the stored chunks (a lost executor makes
     # them fail rather than send again).
     stored = chunks.localCheckpoint(eager=True)
-    outcomes = stored.select(F.explode(F.arrays_zip(*schema.names)).alias("o")).select("o.*")
     counts = stored.select(_COUNTS.name).collect()  # a few rows per partition: no shuffle
-    return outcomes, Summary.of(tuple(c) for chunk in counts for c in chunk[0])
+    return _expanded(stored, [f.name for f in letters]), Summary.of(
+        tuple(c) for chunk in counts for c in chunk[0]
+    )
+
+
+def _expanded(stored: DataFrame, letters: List[str]) -> DataFrame:
+    """The stored chunks as one outcome row per input row, in order (computed when read)."""
+    fields = OUTCOME_SCHEMA.names[1:]
+    each = F.flatten(
+        F.transform(
+            _RUNS.name,
+            lambda run: F.array_repeat(F.struct(*[run[f].alias(f) for f in fields]), run["n"]),
+        )
+    )
+    per_chunk = stored.select(_IDS.name, each.alias("outcome"), *letters)
+    zipped = per_chunk.select(F.explode(F.arrays_zip(*per_chunk.columns)).alias("o"))
+    return zipped.select(f"o.{_IDS.name}", "o.outcome.*", *(f"o.{name}" for name in letters))
 
 
 def _log_summary(what: str, summary: Summary) -> None:

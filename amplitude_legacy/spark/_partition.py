@@ -4,8 +4,9 @@ No PySpark import: Spark pickles a ``PartitionSender`` on the driver and calls i
 executor with the partition's rows, each a string: the event as JSON, then a line break and
 its id when the row has one (``split_line``; the others get their content hash). It builds a
 ``NodeClient`` there, adds the middleware, logs each row and yields the outcomes in input
-order, in columnar chunks, keeping at most ``window`` events unresolved so memory stays flat
-for any partition size. Then it shuts the client down (which flushes).
+order, in chunks (the ids, then the outcomes run-length encoded: a request's events share
+one), keeping at most ``window`` events unresolved so memory stays flat for any partition
+size. Then it shuts the client down (which flushes).
 """
 
 from __future__ import annotations
@@ -45,8 +46,9 @@ __all__ = ["CHUNK", "DEFAULT_WINDOW", "MiddlewareSpec", "PartitionSender", "load
 
 #: Events logged and not yet resolved, at most, per task (as the CLI's ``--max-in-flight``).
 DEFAULT_WINDOW = 20_000
-#: Outcomes per row handed back to Spark: one row of five arrays per chunk costs the JVM
-#: far less to take in than a row per event (the driver explodes them afterwards).
+#: Outcomes per row handed back to Spark: one row per chunk (its ids, and runs of equal
+#: outcomes) costs the JVM far less to take in than a row per event, or five values per
+#: event (the driver expands them when the outcomes are read).
 CHUNK = 4096
 
 #: A middleware as given by the caller: a ``"module:function"`` string or a callable.
@@ -91,9 +93,11 @@ def load_middleware(spec: MiddlewareSpec) -> Callable[..., Any]:
     return target  # type: ignore[no-any-return]
 
 
+#: An outcome without its id: ``(status, reason, status_code, error)``.
+_Result = Tuple[str, Optional[str], int, Optional[str]]
 # One pending row: its id, the row as read (kept for a dead letter only), and its future or
-# its outcome when it was never logged.
-_Pending = Tuple[Optional[str], Optional[str], Union["Future[Any]", Outcome]]
+# its result when it was never logged.
+_Pending = Tuple[Optional[str], Optional[str], Union["Future[Any]", _Result]]
 
 
 class PartitionSender:
@@ -147,14 +151,15 @@ class PartitionSender:
         """Send the partition's rows (event JSON, and ``"\\n" + id`` when the row has one).
 
         Yields:
-            Chunks of outcomes in input order, column by column: ``(insert_ids, statuses,
-            reasons, status_codes, errors)`` (plus dead-letter lines), one entry per row,
-            and last the chunk's counts, ``[(status, reason, n), ...]``.
+            Chunks of outcomes in input order: ``(insert_ids, runs)``, then the dead-letter
+            lines when kept (one per row, like the ids), then the chunk's counts,
+            ``[(status, reason, n), ...]``. ``runs`` is ``[(n, status, reason, status_code,
+            error), ...]``: the next ``n`` rows' outcome, each run after the one before.
         """
         client: NodeClient | None = None
         pending: Deque[_Pending] = deque()
         columns: Tuple[List[Any], ...] = self._empty()
-        last: List[Any] = [None, None]  # the last Response taken, and its outcome columns
+        last: List[Any] = [None, None]  # the last Response taken, and its result
         keep, json_fields, hash_ids = self.dead_letters, self.json_fields, self.hash_ids
         window, chunk, add = self.window, self.chunk, self._add
         loads = row_loader(self.big_ints)
@@ -165,9 +170,7 @@ class PartitionSender:
                     event, problem = event_from_json(line, insert_id, json_fields, loads)
                     row = line if keep else None
                     if problem is not None:
-                        pending.append(
-                            (insert_id, row, (insert_id, "invalid", "invalid", 0, problem))
-                        )
+                        pending.append((insert_id, row, ("invalid", "invalid", 0, problem)))
                     else:
                         if client is None:
                             client = self._client()
@@ -192,14 +195,21 @@ class PartitionSender:
                     client.shutdown(0)
 
     def _empty(self) -> Tuple[List[Any], ...]:
-        return tuple([] for _ in range(6 if self.dead_letters else 5))
+        """A chunk being filled: ids, each run's result, each run's length (and dead letters)."""
+        return tuple([] for _ in range(4 if self.dead_letters else 3))
 
     @staticmethod
     def _sealed(columns: Tuple[List[Any], ...]) -> Tuple[List[Any], ...]:
-        """The chunk with its counts by ``(status, reason)`` appended: the driver sums these
-        few rows for the summary instead of exploding and grouping every outcome."""
-        counts = Counter(zip(columns[1], columns[2]))
-        return (*columns, [(status, reason, n) for (status, reason), n in counts.items()])
+        """The chunk as yielded: its ids, its runs, its dead letters if kept, and its counts
+        by ``(status, reason)``, which the driver sums for the summary instead of expanding
+        and grouping every outcome."""
+        ids, results, lengths, *letters = columns
+        counts: Counter[Tuple[str, str | None]] = Counter()
+        for n, (status, reason, _, _) in zip(lengths, results):
+            counts[status, reason] += n
+        runs = [(n, *result) for n, result in zip(lengths, results)]
+        totals = [(status, reason, n) for (status, reason), n in counts.items()]
+        return (ids, runs, *letters, totals)
 
     def _client(self) -> NodeClient:
         client = NodeClient(self.api_key, self.options)
@@ -213,37 +223,35 @@ class PartitionSender:
         last: List[Any],
         insert_id: str | None,
         row: str | None,
-        result: Union[Future[Any], Outcome],
+        result: Union[Future[Any], _Result],
     ) -> None:
-        """Append one event's outcome to the chunk's columns (``last``: the task's last
-        ``[Response, its columns]``)."""
-        if type(result) is not tuple:
+        """Append one event's outcome to the chunk (``last``: the task's last
+        ``[Response, its result]``)."""
+        if type(result) is tuple:
+            outcome: _Result = result
+        else:
             # An event future: its Response is shared by every event of its request, so its
-            # columns are worked out once per request (the last one is kept).
+            # result is worked out once per request (the last one is kept).
             try:
                 response = result.result()  # type: ignore[union-attr]
             except Exception as exc:  # a middleware raised: the future carries its exception
                 error = f"{type(exc).__name__}: {exc}"
-                result = (insert_id, "failed", "middleware_error", 0, self._redact(error))
+                outcome = ("failed", "middleware_error", 0, self._redact(error))
             else:
                 if response is not last[0]:
-                    last[0], last[1] = response, self._columns_of(response)
-                status, reason, code, error = last[1]
-                columns[0].append(insert_id)
-                columns[1].append(status)
-                columns[2].append(reason)
-                columns[3].append(code)
-                columns[4].append(error)
-                if self.dead_letters:
-                    columns[5].append(self._dead_letter((insert_id, *last[1]), row))
-                return
-        outcome: Outcome = result
-        for column, value in zip(columns, outcome):
-            column.append(value)
+                    last[0], last[1] = response, self._result_of(response)
+                outcome = last[1]
+        columns[0].append(insert_id)
+        results = columns[1]
+        if results and (outcome is results[-1] or outcome == results[-1]):
+            columns[2][-1] += 1  # the run goes on (the same request, or an equal outcome)
+        else:
+            results.append(outcome)
+            columns[2].append(1)
         if self.dead_letters:
-            columns[5].append(self._dead_letter(outcome, row))
+            columns[3].append(self._dead_letter((insert_id, *outcome), row))
 
-    def _columns_of(self, response: Any) -> Tuple[str, str | None, int, str | None]:
+    def _result_of(self, response: Any) -> _Result:
         """A delivered or undelivered event's ``(status, reason, status_code, error)``."""
         status = response.status
         if status == "success":

@@ -15,6 +15,8 @@ import math
 import pickle
 import sys
 import uuid
+from concurrent.futures import Future
+from types import SimpleNamespace
 from typing import Any, Callable, List, Tuple
 
 import pytest
@@ -44,8 +46,14 @@ def row(event: dict, insert_id: str | None = "id-0") -> str:
 
 
 def flatten(chunks: List[Tuple[List[Any], ...]]) -> List[Tuple[Any, ...]]:
-    """The chunks' columns back into one tuple per row, in order (without the counts)."""
-    return [outcome for chunk in chunks for outcome in zip(*chunk[:-1])]
+    """The chunks back into one tuple per row, in order: ``(insert_id, status, reason,
+    status_code, error)``, then the dead letter when kept (the runs expanded, counts left out)."""
+    rows = []
+    for ids, runs, *letters, _counts in chunks:
+        results = [result for n, *result in runs for _ in range(n)]
+        assert len(results) == len(ids)  # the runs cover the chunk's rows exactly
+        rows += [(i, *r, *extra) for i, r, *extra in zip(ids, results, *letters)]
+    return rows
 
 
 # ---------------------------------------------------------------------------- rows to events
@@ -206,6 +214,45 @@ def test_outcomes_come_in_input_order_in_chunks(amplitude_collector: Collector) 
     assert summary == Summary.of((o[1], o[2], 1) for o in outcomes) and summary.total == 9
     assert sorted(e["insert_id"] for e in amplitude_collector.events) == sorted(
         o[0] for o in outcomes if o[1] == "success"
+    )
+
+
+def test_equal_outcomes_in_a_row_share_one_run() -> None:
+    """Outcomes are run-length encoded: a new run when the outcome changes, not per request
+    (two requests' equal outcomes share one), and the counts add up the runs."""
+    send = PartitionSender(API_KEY, resolve_options({"serverUrl": "http://127.0.0.1:9/x"}))
+
+    def answered(status: str, reason: str | None, code: int) -> Future[Any]:
+        future: Future[Any] = Future()
+        future.set_result(
+            SimpleNamespace(status=status, reason=reason, status_code=code, error=None)
+        )
+        return future
+
+    first, second = answered("success", None, 200), answered("success", None, 200)
+    columns, last = send._empty(), [None, None]
+    for i, result in enumerate(
+        [
+            first,
+            first,
+            second,
+            ("invalid", "invalid", 0, "no ids"),
+            first,
+            answered("failed", "timeout", 0),
+        ]
+    ):
+        send._add(columns, last, f"id-{i}", None, result)
+    ids, runs, counts = send._sealed(columns)
+
+    assert ids == [f"id-{i}" for i in range(6)]
+    assert runs == [
+        (3, "success", None, 200, None),
+        (1, "invalid", "invalid", 0, "no ids"),
+        (1, "success", None, 200, None),
+        (1, "failed", "timeout", 0, None),
+    ]
+    assert sorted(counts, key=str) == sorted(
+        [("success", None, 4), ("invalid", "invalid", 1), ("failed", "timeout", 1)], key=str
     )
 
 
