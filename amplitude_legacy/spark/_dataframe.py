@@ -534,9 +534,8 @@ def _run(
     # them fail rather than send again).
     stored = chunks.localCheckpoint(eager=True)
     counts = stored.select(_COUNTS.name).collect()  # a few rows per partition: no shuffle
-    return _expanded(stored, [f.name for f in letters]), Summary.of(
-        tuple(c) for chunk in counts for c in chunk[0]
-    )
+    summary = Summary.of(tuple(c) for chunk in counts for c in chunk[0])
+    return _expanded(stored, [f.name for f in letters]), summary
 
 
 def _expanded(stored: DataFrame, letters: List[str]) -> DataFrame:

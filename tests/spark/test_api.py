@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 import sys
 from decimal import Decimal
@@ -189,6 +190,31 @@ def test_outcomes_come_back_as_the_task_wrote_them(spark: Any) -> None:
         ("failed", "middleware_error"): 1,
         ("invalid", "invalid"): 1,
     }
+
+
+def test_rows_longer_than_the_workers_buffer_arrive_whole(spark: Any) -> None:
+    """Rows longer than the Python worker's 64 KiB read buffer, between short ones, and
+    multi-byte text in every row reach the collector as written (frames are read in bulk
+    from the buffer, and one at a time when one does not fit)."""
+    big = "é😀" * 20_000  # 120,000 bytes of UTF-8
+
+    def text(i: int) -> str:
+        return big if i % 100 == 7 else f"日本 {i}"
+
+    rows = [
+        ("Play", f"user-{i}", f"id-{i}", json.dumps({"text": text(i)}, ensure_ascii=False))
+        for i in range(300)
+    ]
+    df = spark.createDataFrame(
+        spark.sparkContext.parallelize(rows, 2),
+        "event_type string, user_id string, insert_id string, event_properties string",
+    )
+    with Collector() as collector:
+        result = send_dataframe(df, "KEY", {"serverUrl": collector.http_api_url})
+        received = {e["insert_id"]: e["event_properties"]["text"] for e in collector.events}
+
+    assert result.summary.delivered == 300
+    assert received == {f"id-{i}": text(i) for i in range(300)}
 
 
 def test_id_columns_own_ids_and_nulls(spark: Any) -> None:
