@@ -56,6 +56,15 @@ def test_the_same_rows_as_pysparks_reader_and_nothing_past_the_end(buffer_size: 
     assert ours.read() == theirs.read() == TRAILER  # the worker's protocol goes on from here
 
 
+@pytest.mark.parametrize("buffer_size", [3, 100, 65536])
+def test_a_socket_files_reader_side_reads_the_same(buffer_size: int) -> None:
+    """A worker started without the daemon reads from ``socket.makefile("rwb")``: a
+    ``BufferedRWPair``, whose ``peek`` is its reader's."""
+    stream = io.BufferedRWPair(io.BytesIO(frames(ROWS * 3)), io.BytesIO(), buffer_size)
+    assert read_all(Utf8Frames(), stream) == ROWS * 3
+    assert stream.read() == TRAILER
+
+
 def test_a_stream_without_peek_is_read_one_frame_at_a_time() -> None:
     stream = io.BytesIO(frames(ROWS))  # no peek()
     assert read_all(Utf8Frames(), stream) == ROWS
