@@ -13,14 +13,11 @@ from __future__ import annotations
 import struct
 from typing import IO, Iterator
 
-from pyspark.serializers import Serializer
+from pyspark.serializers import Serializer, UTF8Deserializer
 
 __all__ = ["Utf8Frames"]
 
 _LENGTH = struct.Struct("!i")
-#: PySpark's markers (``pyspark.serializers.SpecialLengths``).
-_END_OF_DATA = -1
-_NULL = -5
 #: As much as a peek may return: the worker's buffer (``SPARK_BUFFER_SIZE``, 64 KiB).
 _PEEK = 1 << 16
 
@@ -30,7 +27,7 @@ class Utf8Frames(Serializer):
 
     Whole frames found in the stream's buffer are read in bulk; a frame that is not whole
     there (at the buffer's end, or longer than the buffer), a null, and the end marker are
-    read one at a time as ``UTF8Deserializer`` reads them. Nothing past the end marker is
+    read one at a time by ``UTF8Deserializer`` itself. Nothing past the end marker is
     consumed: the worker reads the rest of its protocol from the same stream.
     """
 
@@ -39,6 +36,7 @@ class Utf8Frames(Serializer):
         peek = getattr(stream, "peek", None)  # a buffered reader, as PySpark's workers use
         read = stream.read
         unpack = _LENGTH.unpack_from
+        one_frame = UTF8Deserializer().loads  # type: ignore[no-untyped-call]  # (PySpark's own)
         while True:
             if peek is not None:
                 data = peek(_PEEK)
@@ -49,22 +47,17 @@ class Utf8Frames(Serializer):
                     start = pos + 4
                     stop = start + length
                     if length < 0 or stop > end:
-                        break  # a marker, or a frame not whole in the buffer: below
+                        break  # a marker, or a frame not whole in the buffer: one_frame
                     yield data[start:stop].decode()
                     pos = stop
                 if pos:
                     read(pos)  # consume what was yielded
                     continue
-            head = read(4)
-            if len(head) < 4:
-                return  # the stream ended without a marker (as UTF8Deserializer stops)
-            (length,) = _LENGTH.unpack(head)
-            if length == _END_OF_DATA:
-                return
-            if length == _NULL:
-                yield None
-                continue
-            yield read(length).decode()
+            try:
+                row: str | None = one_frame(stream)  # type: ignore[no-untyped-call]
+            except (EOFError, struct.error):  # the end marker, or the stream ended
+                return  # (where UTF8Deserializer.load_stream stops too)
+            yield row
 
     def __repr__(self) -> str:
         return "Utf8Frames()"
