@@ -45,6 +45,7 @@ from typing import (
     Tuple,
 )
 
+from amplitude_legacy._decoding import orjson_parser
 from amplitude_legacy._version import __version__
 
 __all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
@@ -319,6 +320,8 @@ class _Reader:
         self._skip = skip
         self.position = 0
         self.skipped = 0
+        # Chosen here, not at import: importing orjson costs ``--help`` about 20 ms.
+        self._fast_parse = orjson_parser()
 
     def __iter__(self) -> Iterator[Tuple[int, Any, str | None]]:
         for number, raw in enumerate(self._stream, 1):
@@ -329,12 +332,27 @@ class _Reader:
             if not raw.strip():
                 yield number, None, None
                 continue
-            value, problem = _parse_line(raw, first=number == 1)
+            value, problem = _parse_line(raw, number == 1, self._fast_parse)
             yield number, value, problem
 
 
-def _parse_line(raw: bytes, first: bool) -> Tuple[Any, str | None]:
-    """One line as ``(object, None)``, or ``(None, problem)``."""
+def _parse_line(
+    raw: bytes, first: bool, fast_parse: Callable[[bytes], Any] | None = None
+) -> Tuple[Any, str | None]:
+    """One line as ``(object, None)``, or ``(None, problem)``.
+
+    ``fast_parse``: orjson's parse where it gives ``json.loads``'s values (``_decoding``),
+    about 2 us sooner per line; what it does not decide, and every problem, takes the
+    standard library's way below.
+    """
+    if fast_parse is not None:
+        try:
+            value = fast_parse(raw)
+        except ValueError:
+            pass
+        else:
+            if type(value) is dict:
+                return value, None
     # Without its line break, a JSON error is placed in this line (never "line 2 column 1").
     try:
         text = raw.rstrip(b"\r\n").decode("utf-8")

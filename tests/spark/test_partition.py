@@ -103,23 +103,27 @@ def test_the_hash_is_the_documented_rule() -> None:
 def test_rows_are_parsed_by_orjson_only_where_it_reads_them_exactly(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """orjson when installed, unless an integer may exceed 64 bits (it would read a float)."""
-    assert row_loader(big_ints=True) is json.loads
+    """orjson when installed; an integer beyond 64 bits (which orjson reads as a float) is
+    read exactly when the schema may hold one."""
     monkeypatch.setitem(sys.modules, "orjson", None)  # as if the speed extra were missing
+    assert row_loader(big_ints=True) is json.loads
     assert row_loader(big_ints=False) is json.loads
     monkeypatch.undo()
-    loads = row_loader(big_ints=False)
     if importlib.util.find_spec("orjson") is None:
-        assert loads is json.loads
         return
-    assert loads is not json.loads
-    assert loads('{"a":[1,2.5,"\\u00e9",null,true],"b":{}}') == {
-        "a": [1, 2.5, "\u00e9", None, True],
-        "b": {},
+    for big_ints in (True, False):
+        loads = row_loader(big_ints)
+        assert loads is not json.loads
+        assert loads('{"a":[1,2.5,"\\u00e9",null,true],"b":{}}') == {
+            "a": [1, 2.5, "\u00e9", None, True],
+            "b": {},
+        }
+        assert math.isnan(loads('{"a":NaN}')["a"])  # refused by orjson: json.loads reads it
+        with pytest.raises(ValueError):
+            loads("{bad")
+    assert row_loader(big_ints=True)('{"d":123456789012345678901234567890}') == {
+        "d": 123456789012345678901234567890
     }
-    assert math.isnan(loads('{"a":NaN}')["a"])  # refused by orjson: json.loads reads it
-    with pytest.raises(ValueError):
-        loads("{bad")
 
 
 @pytest.mark.parametrize(
