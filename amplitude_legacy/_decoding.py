@@ -17,7 +17,6 @@ invalid UTF-8, a number beyond a double's range) raises ``ValueError`` here; cal
 
 from __future__ import annotations
 
-import re
 from typing import Any, Callable, Union
 
 __all__ = ["MAX_OPENINGS", "orjson_parser"]
@@ -25,12 +24,21 @@ __all__ = ["MAX_OPENINGS", "orjson_parser"]
 #: Opening brackets (``[`` and ``{``) in a text orjson may parse, at most.
 MAX_OPENINGS = 900
 
-_LONG_RUN_OF_DIGITS = re.compile(r"[0-9]{19}").search
-_LONG_RUN_OF_DIGITS_IN_BYTES = re.compile(rb"[0-9]{19}").search
+# The digit-run check: every digit mapped to "0", then one substring search. A regular
+# expression ([0-9]{19}) takes 1.6-3 us for a 120-byte event, twice orjson's whole parse;
+# this takes about 0.45.
+_DIGITS_AS_ZEROS = bytes.maketrans(b"123456789", b"000000000")
+_LONG_INTEGER = b"0" * 19
 
 
 class _NotDecided(ValueError):
     """The text is one orjson might read differently from ``json.loads``."""
+
+
+def _openings(text: Union[str, bytes]) -> int:
+    if type(text) is bytes:
+        return text.count(b"[") + text.count(b"{")
+    return text.count("[") + text.count("{")  # type: ignore[arg-type]
 
 
 def orjson_parser(
@@ -55,14 +63,14 @@ def orjson_parser(
     fast: Callable[[Union[str, bytes]], Any] = orjson.loads
 
     def parse(text: Union[str, bytes]) -> Any:
-        if type(text) is bytes:
-            openings = text.count(b"[") + text.count(b"{")
-            long_int = big_ints and _LONG_RUN_OF_DIGITS_IN_BYTES(text) is not None
-        else:
-            openings = text.count("[") + text.count("{")  # type: ignore[arg-type]
-            long_int = big_ints and _LONG_RUN_OF_DIGITS(text) is not None  # type: ignore[arg-type]
-        if long_int or openings > MAX_OPENINGS:
-            raise _NotDecided("left to json.loads")
+        if big_ints:
+            # str.encode raises UnicodeEncodeError (a ValueError) for a lone surrogate,
+            # which orjson would refuse too.
+            raw = text if type(text) is bytes else text.encode()  # type: ignore[union-attr]
+            if _LONG_INTEGER in raw.translate(_DIGITS_AS_ZEROS):
+                raise _NotDecided("a long run of digits: left to json.loads")
+        if len(text) > MAX_OPENINGS and _openings(text) > MAX_OPENINGS:
+            raise _NotDecided("deeply nested: left to json.loads")
         return fast(text)
 
     return parse

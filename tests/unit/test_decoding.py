@@ -35,6 +35,7 @@ def _corpus() -> List[str]:
         '{"inf":Infinity,"ninf":-Infinity}',
         '{"huge":1e400}',
         '{"lone":"\\ud800"}',
+        '{"raw lone surrogate":"\ud800"}',
         '\ufeff{"bom":1}',
         '{"a":1} extra',
         '{"a":',
