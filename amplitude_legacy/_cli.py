@@ -30,7 +30,6 @@ import time
 from collections import Counter, deque
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeoutError
-from concurrent.futures import wait as futures_wait
 from typing import (
     Any,
     Callable,
@@ -474,6 +473,30 @@ class _Interrupts:
             self._safe = False
 
 
+class _Finished:
+    """A one-time signal from another thread, which the main thread waits for in a safe point.
+
+    A ``KeyboardInterrupt`` raised while the main thread runs code that takes a shared lock
+    can leave that lock held (``threading.Condition.__enter__`` is Python code: the exception
+    can land after the acquire, before the ``with`` owns it); every thread that needs the lock
+    then waits for ever. A second Ctrl-C during the final delivery hung ``send`` that way,
+    inside ``flush``. So a safe point only ever waits here: one C-level ``Lock.acquire``,
+    which a signal interrupts cleanly, on a lock nothing else waits for.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._lock.acquire()
+
+    def set(self, *_: object) -> None:
+        """Release the waiter (call once; also usable as a future's done-callback)."""
+        self._lock.release()
+
+    def wait(self) -> None:
+        """Block until ``set``; a Ctrl-C in a safe point interrupts it."""
+        self._lock.acquire()
+
+
 class _Problems:
     """Events not delivered, grouped by what happened: one report line per distinct problem,
     with its count and lines (an invalid API key gives one line, not one per event)."""
@@ -785,9 +808,11 @@ class _Run:
                 window.append((number, verdict or future))
             self.last_line = number
             if len(window) >= limit:
-                if not window[0][1].done():  # wait() takes each future's lock: ~10 µs
+                if not window[0][1].done():  # a callback takes the future's lock: ~10 µs
+                    finished = _Finished()
+                    window[0][1].add_done_callback(finished.set)
                     with safe_point():
-                        futures_wait([window[0][1]])
+                        finished.wait()
                 line, oldest = window.popleft()
                 tally.record(line, _outcome(oldest, 0, sink is not None, False))
 
@@ -805,12 +830,22 @@ class _Run:
                 f"interrupted: delivering what was read (at most {wait:g} s; "
                 "Ctrl-C again to stop now)"
             )
+        finished = _Finished()
+
+        def flush() -> None:
+            try:
+                self.client.flush(wait)
+            finally:
+                finished.set()
+
+        # On its own thread: a Ctrl-C must never land inside flush's locks (see _Finished).
+        threading.Thread(target=flush, name="amplitude-legacy-send-flush", daemon=True).start()
         try:
             with self.interrupts.safe_point(since=presses):
-                self.client.flush(wait)
+                finished.wait()
         except KeyboardInterrupt:
             self.interrupted = True
-        self.client.shutdown(0)
+        self.client.shutdown(0)  # ends the flush too, if it still waits
 
     def _drain(self) -> None:
         """Count the outcomes still in the window and find where a rerun should resume."""

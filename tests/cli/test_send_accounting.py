@@ -9,12 +9,14 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import IO, Any, Dict, Iterator, List, Tuple
 
 import pytest
 
-from amplitude_legacy._cli import main
+from amplitude_legacy._cli import _Finished, main
+from amplitude_legacy._client import NodeClient
 from amplitude_legacy.testing import Collector, Delay
 from tests.cli.conftest import API_KEY, ROOT, run_module
 from tests.cli.test_cli import line, send_args, summary, write_lines
@@ -382,3 +384,48 @@ def test_a_second_ctrl_c_stops_the_delivery_wait_and_still_accounts(
     # Not sent, or unknown when a retry was on the wire at the second Ctrl-C.
     assert result["not_sent_interrupted"] + result["unknown_outcome"] == 3, result
     assert result["resume_line"] == 1 and "--skip 0" in text
+
+
+def test_the_final_delivery_runs_flush_off_the_main_thread(
+    monkeypatch: pytest.MonkeyPatch, amplitude_collector: Collector, tmp_path: Path
+) -> None:
+    """A Ctrl-C raises only on the main thread, and ``flush`` takes the client's locks: a
+    KeyboardInterrupt landing inside them once left one held, and ``send`` hung for ever on
+    a second Ctrl-C. So ``flush`` runs on a thread of its own while the main thread waits."""
+    threads: List[str] = []
+    real_flush = NodeClient.flush
+
+    def flush(self: NodeClient, timeout: float | None = None) -> Any:
+        threads.append(threading.current_thread().name)
+        return real_flush(self, timeout)
+
+    monkeypatch.setattr(NodeClient, "flush", flush)
+    path = write_lines(tmp_path, line("A"), line("B"), line("C"))
+    assert main(send_args(amplitude_collector, path, "--max-in-flight", "1")) == 0
+    assert threads == ["amplitude-legacy-send-flush"]
+    assert len(amplitude_collector.events) == 3
+
+
+def test_a_ctrl_c_interrupts_a_safe_point_wait_and_leaves_nothing_held() -> None:
+    """The one wait a safe point makes: a signal handler that raises interrupts it at once,
+    and the other thread's ``set`` afterwards neither blocks nor fails."""
+    finished = _Finished()
+
+    def raise_interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, raise_interrupt)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.05)
+        with pytest.raises(KeyboardInterrupt):
+            finished.wait()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    setter = threading.Thread(target=finished.set)
+    setter.start()
+    setter.join(PROCESS_TIMEOUT)
+    assert not setter.is_alive()
+    other = _Finished()
+    threading.Timer(0.01, other.set).start()
+    other.wait()  # returns once set: no timeout needed, the timer always fires
