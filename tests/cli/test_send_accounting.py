@@ -10,13 +10,16 @@ import signal
 import subprocess
 import sys
 import threading
+from concurrent.futures import Future
 from pathlib import Path
 from typing import IO, Any, Dict, Iterator, List, Tuple
 
 import pytest
 
-from amplitude_legacy._cli import _Finished, main
+from amplitude_legacy._cli import _Finished, _Interrupts, _outcome, _Outcomes, main
 from amplitude_legacy._client import NodeClient
+from amplitude_legacy._future import resolved
+from amplitude_legacy._response import Response, Status
 from amplitude_legacy.testing import Collector, Delay
 from tests.cli.conftest import API_KEY, ROOT, run_module
 from tests.cli.test_cli import line, send_args, summary, write_lines
@@ -429,3 +432,36 @@ def test_a_ctrl_c_interrupts_a_safe_point_wait_and_leaves_nothing_held() -> None
     other = _Finished()
     threading.Timer(0.01, other.set).start()
     other.wait()  # returns once set: no timeout needed, the timer always fires
+
+
+def test_outcomes_are_read_once_per_response_with_the_same_result() -> None:
+    """``send`` reads every event's outcome; the events of one request share a Response, so
+    the outcome is worked out once per Response, and each future still gets its own."""
+    delivered = Response(Status.SUCCESS, 200)
+    rejected = Response(Status.INVALID, 400, reason="invalid", error="bad user_id")
+    failed: Future[Any] = Future()
+    failed.set_exception(ValueError("boom"))
+    futures = [resolved(delivered), resolved(delivered), resolved(rejected), failed]
+    futures.append(resolved(delivered))
+    for dry_run in (False, True):
+        outcome_of = _Outcomes(dry_run)
+        assert [outcome_of(f) for f in futures] == [_outcome(f, 0, dry_run, False) for f in futures]
+    assert _Outcomes(False)(futures[2]) == ("dropped", "invalid", "bad user_id")
+    assert _Outcomes(False)(failed) == ("dropped", "middleware_error", "ValueError: boom")
+
+
+def test_a_safe_point_raises_for_a_press_before_it_and_ends_unsafe() -> None:
+    """Entered after a Ctrl-C it raises at once; whatever happens the main thread leaves it
+    outside a safe point (a later press is only counted)."""
+    interrupts = _Interrupts()
+    point = interrupts.safe_point()
+    with point:
+        assert interrupts._safe
+    assert not interrupts._safe
+    interrupts.presses = 1
+    with pytest.raises(KeyboardInterrupt), point:
+        pass  # pragma: no cover - never runs
+    assert not interrupts._safe
+    with interrupts.safe_point(since=1):  # the press was before this wait began
+        assert interrupts._safe
+    assert not interrupts._safe
