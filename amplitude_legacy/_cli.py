@@ -340,8 +340,8 @@ def _parse_line(
     """One line as ``(object, None)``, or ``(None, problem)``.
 
     ``fast_parse``: orjson's parse where it gives ``json.loads``'s values (``_decoding``),
-    about 2 us sooner per line; what it does not decide, and every problem, takes the
-    standard library's way below.
+    in about half the time; what it does not decide, and every problem, takes the standard
+    library's way below.
     """
     if fast_parse is not None:
         try:
@@ -496,8 +496,9 @@ class _Finished:
     can leave that lock held (``threading.Condition.__enter__`` is Python code: the exception
     can land after the acquire, before the ``with`` owns it); every thread that needs the lock
     then waits for ever. A second Ctrl-C during the final delivery hung ``send`` that way,
-    inside ``flush``. So a safe point only ever waits here: one C-level ``Lock.acquire``,
-    which a signal interrupts cleanly, on a lock nothing else waits for.
+    inside ``flush``. So a safe point waits either for input (the file's own read, no lock
+    of ours) or here: one C-level ``Lock.acquire``, which a signal interrupts cleanly, on a
+    lock nothing else waits for.
     """
 
     def __init__(self) -> None:
