@@ -458,6 +458,10 @@ class _Interrupts:
     def _handle(self, signum: int, frame: Any) -> None:
         self.presses += 1
         if self._safe:
+            # Unsafe from here on: the exception may reach the block's end before its exit
+            # resets the flag (or skip the exit), and a later press must never raise in code
+            # that takes locks (see _Finished).
+            self._safe = False
             raise KeyboardInterrupt
 
     def safe_point(self, since: int = 0) -> _SafePoint:
@@ -630,13 +634,16 @@ def _outcome(
     return _DROPPED, reason or status, getattr(response, "error", None)
 
 
+_NOT_A_RESPONSE = object()
+
+
 class _Outcomes:
     """``_outcome`` of each resolved event in turn, worked out once per ``Response``: the
     events of one request share theirs (``send`` reads every event's outcome)."""
 
     def __init__(self, dry_run: bool) -> None:
         self._dry_run = dry_run
-        self._response: Any = None
+        self._response: Any = _NOT_A_RESPONSE
         self._outcome: Tuple[str, str | None, str | None] = (_SENT, None, None)
 
     def __call__(self, future: Future[Any]) -> Tuple[str, str | None, str | None]:
@@ -870,10 +877,13 @@ class _Run:
                 "Ctrl-C again to stop now)"
             )
         finished = _Finished()
+        failed: List[BaseException] = []
 
         def flush() -> None:
             try:
                 self.client.flush(wait)
+            except BaseException as exc:  # raised on the main thread below, as before
+                failed.append(exc)
             finally:
                 finished.set()
 
@@ -885,6 +895,8 @@ class _Run:
         except KeyboardInterrupt:
             self.interrupted = True
         self.client.shutdown(0)  # ends the flush too, if it still waits
+        if failed and not self.interrupted:
+            raise failed[0]
 
     def _drain(self) -> None:
         """Count the outcomes still in the window and find where a rerun should resume."""

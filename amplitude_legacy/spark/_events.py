@@ -124,6 +124,9 @@ def row_loader(big_ints: bool) -> Callable[[str], Any]:
     return loads
 
 
+_TOO_DEEP = "JSON nested too deeply to parse (the API takes 40 levels)"
+
+
 def event_from_json(
     line: str,
     insert_id: str | None,
@@ -147,7 +150,10 @@ def event_from_json(
         The event and ``None``; or, for a row that cannot be sent, what the row holds and
         the problem (the row's outcome is ``invalid``).
     """
-    event: Dict[str, Any] = loads(line)
+    try:
+        event: Dict[str, Any] = loads(line)
+    except RecursionError:  # json.loads near Python's recursion limit: never a failed task
+        return {}, f"Invalid event: {_TOO_DEEP}"
     for name in json_fields:
         value = event.get(name)
         if type(value) is str:
@@ -155,6 +161,8 @@ def event_from_json(
                 event[name] = json.loads(value)
             except ValueError as exc:
                 return event, f"Invalid event: column {name!r} is not valid JSON ({exc})"
+            except RecursionError:
+                return event, f"Invalid event: column {name!r} is {_TOO_DEEP}"
     if insert_id is None:
         return event, "Invalid event: its insert_id_column value is null"
     event["insert_id"] = insert_id

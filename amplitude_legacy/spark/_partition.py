@@ -110,8 +110,8 @@ class PartitionSender:
         json_fields: the object fields whose column holds JSON strings (parsed per row).
         hash_ids: a row without an id gets the hash of its content (``False`` when an
             ``insert_id_column`` is named: a row without a value there is ``invalid``).
-        big_ints: rows may hold integers beyond 64 bits (parsed with ``json.loads``, not
-            orjson: see ``row_loader``).
+        big_ints: rows may hold integers beyond 64 bits (such rows are parsed with
+            ``json.loads``, not orjson: see ``row_loader``).
         dead_letters: add a sixth list to each chunk: for a rejected event, a JSON line with
             the outcome and the row as read, before middleware (``None`` otherwise).
         dead_letter_fields: merged into each dead-letter line (e.g. ``{"batch_id": 7}``).
@@ -270,8 +270,12 @@ class PartitionSender:
             return None
         keys = ("insert_id", "status", "reason", "status_code", "error")
         record: Dict[str, Any] = {**dict(zip(keys, outcome)), **self.dead_letter_fields}
-        record["event"] = None if row is None else json.loads(row)
-        return json.dumps(record, ensure_ascii=False, default=repr)
+        try:
+            record["event"] = None if row is None else json.loads(row)
+            return json.dumps(record, ensure_ascii=False, default=repr)
+        except RecursionError:  # a row too deep for json: kept as the text it was
+            record["event"] = row
+            return json.dumps(record, ensure_ascii=False, default=repr)
 
     def _redact(self, text: str) -> str:
         return hide_api_key(text, self.api_key)

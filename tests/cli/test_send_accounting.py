@@ -465,3 +465,30 @@ def test_a_safe_point_raises_for_a_press_before_it_and_ends_unsafe() -> None:
     with interrupts.safe_point(since=1):  # the press was before this wait began
         assert interrupts._safe
     assert not interrupts._safe
+
+
+def test_an_error_in_the_final_flush_still_reaches_the_caller(
+    monkeypatch: pytest.MonkeyPatch, amplitude_collector: Collector, tmp_path: Path
+) -> None:
+    """flush runs on a helper thread now; what it raises is raised on the main thread, as
+    when it ran there (not printed by threading's hook, not a hang, not an exit status 0)."""
+
+    def flush(self: NodeClient, timeout: float | None = None) -> Any:
+        raise RuntimeError("flush failed")
+
+    monkeypatch.setattr(NodeClient, "flush", flush)
+    path = write_lines(tmp_path, line("A"))
+    with pytest.raises(RuntimeError, match="flush failed"):
+        main(send_args(amplitude_collector, path))
+
+
+def test_the_ctrl_c_handler_leaves_the_safe_point_unsafe_when_it_raises() -> None:
+    """A press in a safe point raises there, once: the flag is off before the exception
+    travels, so a second press can only be counted (never raise inside a lock)."""
+    interrupts = _Interrupts()
+    interrupts._safe = True
+    with pytest.raises(KeyboardInterrupt):
+        interrupts._handle(signal.SIGINT, None)
+    assert not interrupts._safe and interrupts.presses == 1
+    interrupts._handle(signal.SIGINT, None)  # outside a safe point: counted only
+    assert interrupts.presses == 2

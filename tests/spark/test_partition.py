@@ -306,6 +306,34 @@ def test_raising_middleware_and_dead_letters(amplitude_collector: Collector) -> 
     assert API_KEY not in outcomes[2][5]
 
 
+def test_rows_too_deep_to_parse_are_invalid_and_dead_lettered(
+    amplitude_collector: Collector,
+) -> None:
+    """A row (or a JSON-string column) nested beyond what the parsers take is an invalid
+    row with the reason, kept as text in its dead letter: never an exception that fails the
+    task (Spark would retry it, then fail the job)."""
+    deep = "[" * 20_000 + "]" * 20_000  # past orjson's 1,024 and json.loads' limit
+    rows = [
+        '{"event_type":"Play","user_id":"user-1","event_properties":{"a":' + deep + "}}\ndeep",
+        row({"event_type": "Play", "user_id": "user-1", "event_properties": deep}, "column"),
+        row({"event_type": "Play", "user_id": "user-1"}, "fine"),
+    ]
+    send = sender(amplitude_collector, dead_letters=True)
+
+    outcomes = flatten(list(send(rows)))
+
+    assert [o[:3] for o in outcomes] == [
+        ("deep", "invalid", "invalid"),
+        ("column", "invalid", "invalid"),
+        ("fine", "success", None),
+    ]
+    assert "nested too deeply to parse" in outcomes[0][4]
+    assert "'event_properties' is JSON nested too deeply" in outcomes[1][4]
+    letter = json.loads(outcomes[0][5])
+    assert letter["insert_id"] == "deep" and letter["event"].startswith('{"event_type"')
+    assert json.loads(outcomes[1][5])["event"]["event_properties"] == deep
+
+
 def test_a_task_collects_garbage_less_often_and_restores_the_thresholds(
     amplitude_collector: Collector,
 ) -> None:

@@ -6,6 +6,7 @@ orjson and this file apart, after installing it, as for the collector's quick pa
 
 from __future__ import annotations
 
+import io
 import json
 import random
 import sys
@@ -13,7 +14,7 @@ from typing import Any, Callable, List, Union
 
 import pytest
 
-from amplitude_legacy._cli import _parse_line
+from amplitude_legacy._cli import _parse_line, _Reader
 from amplitude_legacy._decoding import MAX_OPENINGS, orjson_parser
 
 Text = Union[str, bytes]
@@ -47,6 +48,8 @@ def _corpus() -> List[str]:
         '{"a":' + "[" * 950 + "]" * 950 + "}",
         '{"a":' + "[" * 1010 + "]" * 1010 + "}",
         '{"a":' + "[" * 1030 + "]" * 1030 + "}",
+        *('{"a":' + "[" * d + "]" * d + "}" for d in (985, 990, 995, 1000, 1024, 1025)),
+        *('{"a":' * d + "1" + "}" * d for d in (899, 901, 985, 995, 1000, 1024, 1025)),
         '{"ctrl":"a\x01b"}',
     ]
     rnd = random.Random(7)
@@ -135,3 +138,19 @@ def test_the_cli_reads_each_line_as_before(parse: Callable[[Text], Any]) -> None
             with_orjson = _parse_line(raw, first, parse)
             without = _parse_line(raw, first, None)
             assert repr(with_orjson) == repr(without), raw[:80]
+
+
+def test_the_nesting_margin_follows_the_recursion_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a lower recursion limit, json.loads stops sooner: so does orjson's share."""
+    monkeypatch.setattr(sys, "getrecursionlimit", lambda: 400)
+    parser = orjson_parser()
+    assert parser is not None
+    deep = '{"a":' + "[" * 350 + "]" * 350 + "}"
+    with pytest.raises(ValueError):
+        parser(deep)
+    assert parser('{"a":' + "[" * 250 + "]" * 250 + "}")["a"] is not None
+
+
+def test_the_cli_takes_orjson_when_it_is_installed() -> None:
+    """The line reader uses the fast parse (the speed extra is there in this run)."""
+    assert _Reader(io.BytesIO(b""))._fast_parse is not None
