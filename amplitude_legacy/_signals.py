@@ -18,6 +18,10 @@ one per connection), so the flush would never begin and the queue would be lost 
 handler's deadline passed. The handler only sets an event that the waiting helper reads. A
 handler that finds no live helper (a fork that ran no Python fork hook, a client already
 shutting down) starts one as before.
+
+Under gevent's monkey patching, Python handlers run only when gevent's loop wakes; while the
+handlers are installed a timer wakes it five times a second, so a signal that did not wake
+the loop itself still gets its flush (``_wake_gevent_hub_often``).
 """
 
 from __future__ import annotations
@@ -88,6 +92,7 @@ class SignalFlusher:
         self._closed = False
         self._installed = False
         self._helper: threading.Thread | None = None
+        self._hub_timer: Any = None
 
     def install(self, signals: Sequence[signal.Signals]) -> None:
         """Install a handler for each signal (main thread only; elsewhere: a warning)."""
@@ -101,6 +106,7 @@ class SignalFlusher:
         self.start_helper()
         for sig in signals:
             self._previous.append((sig, signal.signal(sig, self._handle)))
+        self._hub_timer = _wake_gevent_hub_often()
 
     def start_helper(self) -> None:
         """Start the thread that shuts the client down on a signal, unless one is waiting
@@ -126,6 +132,9 @@ class SignalFlusher:
             helper = self._helper
             if helper is not None and helper is not threading.current_thread():
                 helper.join(_GRACE)  # it only reads a flag now; no thread is left behind
+        timer, self._hub_timer = self._hub_timer, None
+        if timer is not None:
+            timer.close()  # monkey-patched: every "thread" is a greenlet of the hub's thread
         self._restore_handlers()
 
     def _restore_handlers(self) -> None:
@@ -178,6 +187,37 @@ def _start_thread(target: Callable[[], Any]) -> threading.Thread:
     thread = threading.Thread(target=target, name="amplitude_legacy-signal-flush", daemon=True)
     thread.start()
     return thread
+
+
+#: How often gevent's hub wakes while handlers are installed (see _wake_gevent_hub_often).
+_HUB_WAKE_INTERVAL = 0.2
+
+
+def _wake_gevent_hub_often() -> Any:
+    """Under gevent's monkey patching, a timer that wakes gevent's hub a few times a second
+    (``None`` otherwise); ``close()`` it when the handlers go.
+
+    gevent runs Python's signal handlers right after each poll of its loop. A signal that
+    does not interrupt that poll (it came just before it, or another OS thread took it)
+    leaves the handler pending until something else wakes the loop: a process waiting in
+    the hub (``gevent.sleep``, an idle server) could be killed after its grace period with
+    the flush never started. The timer does nothing; waking the loop is enough. It does not
+    keep the loop alive (``ref=False``).
+    """
+    monkey: Any = sys.modules.get("gevent.monkey")
+    if monkey is None or not monkey.is_module_patched("threading"):
+        return None
+    timer = (
+        sys.modules["gevent"]
+        .get_hub()
+        .loop.timer(_HUB_WAKE_INTERVAL, _HUB_WAKE_INTERVAL, ref=False)
+    )
+    timer.start(_nothing)
+    return timer
+
+
+def _nothing() -> None:
+    """The hub timer's callback: the wake-up is the point."""
 
 
 def _hub_spawn() -> Callable[..., Any] | None:
