@@ -104,8 +104,9 @@ def row_loader(big_ints: bool) -> Callable[[str], Any]:
     or says why not. Without orjson (the ``speed`` extra), ``json.loads``.
 
     Args:
-        big_ints: the rows may hold integers beyond 64 bits (a decimal column wider than 18
-            digits); only such rows pay the check for long runs of digits.
+        big_ints: the rows may hold integers beyond 64 bits (the DataFrame has a decimal
+            column wider than 18 digits); only then is each row checked for long runs of
+            digits.
 
     Returns:
         ``loads(text)``.

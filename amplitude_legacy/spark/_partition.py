@@ -275,7 +275,7 @@ class PartitionSender:
             return json.dumps(record, ensure_ascii=False, default=repr)
         except RecursionError:  # a row too deep for json: kept as the text it was
             record["event"] = row
-            return json.dumps(record, ensure_ascii=False, default=repr)
+        return json.dumps(record, ensure_ascii=False, default=repr)
 
     def _redact(self, text: str) -> str:
         return hide_api_key(text, self.api_key)
