@@ -17,6 +17,7 @@ import sys
 import textwrap
 from collections import Counter
 from pathlib import Path
+from typing import Tuple
 
 import gevent  # noqa: F401  # in the test extra: missing means a broken install, loudly
 import pytest
@@ -188,73 +189,22 @@ def test_client_created_before_patching_in_a_forked_worker(collector: Collector)
     assert len(collector.wait_for_events(100, timeout=1)) == 100
 
 
-def test_patched_process_flushes_on_sigterm_and_dies_of_it(collector: Collector) -> None:
-    """flushOnSignals under gevent: the handler runs in the hub while the main greenlet
-    sleeps, where a blocking wait raises ``BlockingSwitchOutError``; the flush then runs in a
-    greenlet of its own. All 50 events arrive and the process ends with SIGTERM's status."""
-    script = PRELUDE + textwrap.dedent(
-        """
-        client = Amplitude.init(
-            "TEST_API_KEY", server_url=sys.argv[1], upload_interval_in_sec=60,
-            flush_on_signals=["SIGTERM"], exit_flush_timeout=5,
-        )
-        for n in range(50):
-            client.logEvent(event(n))
-        print("ready", flush=True)
-        gevent.sleep(HANG)  # the main greenlet waits in the hub
-        print("not stopped", flush=True)
-        """
-    ).replace("HANG", str(HANG_TIMEOUT))
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    child = subprocess.Popen(
-        [sys.executable, "-c", script, collector.http_api_url],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    assert child.stdout is not None
-    assert child.stdout.readline().strip() == "ready", child.communicate(timeout=HANG_TIMEOUT)
-    child.send_signal(signal.SIGTERM)
-    out, err = child.communicate(timeout=HANG_TIMEOUT)
-    assert child.returncode == -signal.SIGTERM, (child.returncode, err)
-    assert "BlockingSwitchOutError" not in err and "not stopped" not in out
-    events = collector.wait_for_events(50, timeout=1)
-    assert Counter(e["event_properties"]["n"] for e in events) == Counter(range(50))
+#: A client with ``flushOnSignals``, 50 events queued (the upload interval is a minute).
+SIGTERM_CLIENT = """
+client = Amplitude.init(
+    "TEST_API_KEY", server_url=sys.argv[1], upload_interval_in_sec=60,
+    flush_on_signals=["SIGTERM"], exit_flush_timeout=5,
+)
+for n in range(50):
+    client.logEvent(event(n))
+"""
 
 
-def test_a_signal_that_does_not_wake_the_hub_is_still_handled_soon(collector: Collector) -> None:
-    """gevent runs Python's signal handlers after each poll of its loop. A signal that does
-    not interrupt that poll (here: SIGTERM blocked on the main thread, so the kernel gives it
-    to another OS thread; in the wild, one that lands between the check and the next poll)
-    would wait for whatever wakes the loop next: here the main greenlet's 30 s sleep. The
-    client wakes the hub a few times a second while its handlers are installed, so the flush
-    still runs at once and the process ends of SIGTERM long before the sleep is over."""
-    script = PRELUDE + textwrap.dedent(
-        """
-        import signal as signal_module
-        from gevent import monkey as gevent_monkey
-
-        client = Amplitude.init(
-            "TEST_API_KEY", server_url=sys.argv[1], upload_interval_in_sec=60,
-            flush_on_signals=["SIGTERM"], exit_flush_timeout=5,
-        )
-        for n in range(50):
-            client.logEvent(event(n))
-        real_sleep = gevent_monkey.get_original("time", "sleep")
-        start_os_thread = gevent_monkey.get_original("_thread", "start_new_thread")
-
-        def receiver():  # a real OS thread, the only one that takes SIGTERM
-            signal_module.pthread_sigmask(signal_module.SIG_UNBLOCK, {signal_module.SIGTERM})
-            print("ready", flush=True)
-            real_sleep(LONGER)
-
-        signal_module.pthread_sigmask(signal_module.SIG_BLOCK, {signal_module.SIGTERM})
-        start_os_thread(receiver, ())
-        gevent.sleep(LONGER)  # the main greenlet waits in the hub (past the test's timeout)
-        print("not stopped", flush=True)
-        """
-    ).replace("LONGER", str(3 * HANG_TIMEOUT))
+def terminated(collector: Collector, body: str) -> Tuple[str, str]:
+    """Run PRELUDE, SIGTERM_CLIENT and ``body`` (which prints "ready" and then waits) in a
+    child; send it SIGTERM once ready. It must die of the signal within HANG_TIMEOUT (a
+    handler left pending fails with TimeoutExpired). Its output and error output."""
+    script = PRELUDE + SIGTERM_CLIENT + textwrap.dedent(body)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     child = subprocess.Popen(
         [sys.executable, "-c", script, collector.http_api_url],
@@ -267,10 +217,57 @@ def test_a_signal_that_does_not_wake_the_hub_is_still_handled_soon(collector: Co
         assert child.stdout is not None
         assert child.stdout.readline().strip() == "ready", child.communicate(timeout=HANG_TIMEOUT)
         child.send_signal(signal.SIGTERM)
-        _, err = child.communicate(timeout=HANG_TIMEOUT)  # a pending handler: TimeoutExpired
+        out, err = child.communicate(timeout=HANG_TIMEOUT)
     finally:
         if child.poll() is None:
             child.kill()
             child.communicate()
     assert child.returncode == -signal.SIGTERM, (child.returncode, err)
+    return out, err
+
+
+def test_patched_process_flushes_on_sigterm_and_dies_of_it(collector: Collector) -> None:
+    """flushOnSignals under gevent: the handler runs in the hub while the main greenlet
+    sleeps, where a blocking wait raises ``BlockingSwitchOutError``; the flush then runs in a
+    greenlet of its own. All 50 events arrive and the process ends with SIGTERM's status."""
+    out, err = terminated(
+        collector,
+        f"""
+        print("ready", flush=True)
+        gevent.sleep({HANG_TIMEOUT})  # the main greenlet waits in the hub
+        print("not stopped", flush=True)
+        """,
+    )
+    assert "BlockingSwitchOutError" not in err and "not stopped" not in out
+    events = collector.wait_for_events(50, timeout=1)
+    assert Counter(e["event_properties"]["n"] for e in events) == Counter(range(50))
+
+
+def test_a_signal_that_does_not_wake_the_hub_is_still_handled_soon(collector: Collector) -> None:
+    """gevent runs Python's signal handlers after each poll of its loop. A signal that does
+    not interrupt that poll (here: SIGTERM blocked on the main thread, so the kernel gives it
+    to another OS thread; in the wild, one that lands between the check and the next poll)
+    would wait for whatever wakes the loop next: here the main greenlet's 30 s sleep. The
+    client wakes the hub a few times a second while its handlers are installed, so the flush
+    still runs at once and the process ends of SIGTERM long before the sleep is over."""
+    longer = 3 * HANG_TIMEOUT  # past the test's timeout
+    terminated(
+        collector,
+        f"""
+        import signal as signal_module
+        from gevent import monkey as gevent_monkey
+
+        real_sleep = gevent_monkey.get_original("time", "sleep")
+        start_os_thread = gevent_monkey.get_original("_thread", "start_new_thread")
+
+        def receiver():  # a real OS thread, the only one that takes SIGTERM
+            signal_module.pthread_sigmask(signal_module.SIG_UNBLOCK, {{signal_module.SIGTERM}})
+            print("ready", flush=True)
+            real_sleep({longer})
+
+        signal_module.pthread_sigmask(signal_module.SIG_BLOCK, {{signal_module.SIGTERM}})
+        start_os_thread(receiver, ())
+        gevent.sleep({longer})  # the main greenlet waits in the hub
+        """,
+    )
     assert len(collector.wait_for_events(50, timeout=1)) == 50
