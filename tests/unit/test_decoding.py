@@ -148,7 +148,8 @@ def test_the_nesting_margin_follows_the_recursion_limit(monkeypatch: pytest.Monk
     deep = '{"a":' + "[" * 350 + "]" * 350 + "}"
     with pytest.raises(ValueError):
         parser(deep)
-    assert parser('{"a":' + "[" * 250 + "]" * 250 + "}")["a"] is not None
+    # Below the margin orjson parses (100 levels: orjson 3.6 stops at 128 itself).
+    assert parser('{"a":' + "[" * 100 + "]" * 100 + "}")["a"] is not None
 
 
 def test_the_cli_takes_orjson_when_it_is_installed() -> None:
