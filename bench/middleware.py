@@ -10,7 +10,9 @@ fast. Each process also times the bare client and a client with one no-op middle
 alternating blocks of 500 calls between the three, so each difference ("over bare", "over
 no-op") is taken within one process under the same load. Each row is the median over
 ``--repeat`` processes (run round-robin) of the median per call; "best run" is the lowest of
-those medians, the closest to a quiet machine.
+those medians. "Quietest run" is the process whose bare client was quickest, the one the rest
+of the machine slowed least (a shared VM's CPU can run far slower for a while): its figures
+are, like ``timeit``'s minimum, the closest to what the code itself costs.
 
 The event: ``Checkout Completed``, a user from a pool of 100, ``ip``, ``user_agent`` and ten
 event properties (one of them a per-event e-mail, one a per-event order id), validated
@@ -301,6 +303,13 @@ def summarize(name: str, runs: List[Dict[str, Any]]) -> Dict[str, Any]:
             row[f"over_{base}_us"] = statistics.median(
                 run[name]["median_us"] - run[base]["median_us"] for run in runs
             )
+    # The quietest run: the process whose bare client was quickest, i.e. the one least slowed
+    # by the rest of the machine (picked by its bare client, not by this scenario's figure).
+    if all("bare" in run for run in runs):
+        quiet = min(runs, key=lambda run: run["bare"]["median_us"])
+        row["quietest_us"] = quiet[name]["median_us"]
+        if name != "noop" and "noop" in quiet:
+            row["quietest_over_noop_us"] = quiet[name]["median_us"] - quiet["noop"]["median_us"]
     return row
 
 
@@ -322,25 +331,40 @@ def chain_steps_table(runs: List[Dict[str, Any]]) -> str:
 def table(rows: List[Dict[str, Any]]) -> str:
     """The Markdown table of ``rows`` (one per scenario)."""
     lines = [
-        "| scenario | µs/call median | best run | p99 | over bare | over no-op | goal | met |",
-        "|---|---:|---:|---:|---:|---:|---|---|",
+        "| scenario | µs/call median | best run | p99 | over bare | over no-op "
+        "| quietest run: µs/call | over no-op | goal | met: median / quietest |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
+
+    def signed(value: float | None) -> str:
+        return "" if value is None else f"{value:+.2f}"
+
     for row in rows:
         name = row["scenario"]
         goal = SCENARIOS[name][2]
-        over_bare, over_noop = row.get("over_bare_us"), row.get("over_noop_us")
+        over_noop, quiet_over = row.get("over_noop_us"), row.get("quietest_over_noop_us")
         goal_text, met = "", ""
         if goal is not None and over_noop is not None:
-            goal_text, met = f"≤ {goal:g} µs over no-op", "yes" if over_noop <= goal else "no"
+            goal_text = f"≤ {goal:g} µs over no-op"
+            met = _verdicts(over_noop <= goal, quiet_over is not None and quiet_over <= goal)
         if name == "chain":
             goal_text = f"< {CHAIN_GOAL_US:g} µs median"
-            met = "yes" if row["median_us"] < CHAIN_GOAL_US else "no"
+            quiet = row.get("quietest_us")
+            met = _verdicts(
+                row["median_us"] < CHAIN_GOAL_US, quiet is not None and quiet < CHAIN_GOAL_US
+            )
+        quietest = row.get("quietest_us")
         lines.append(
             f"| {name} | {row['median_us']:.2f} | {min(row['runs_us']):.2f} | {row['p99_us']:.2f} "
-            f"| {'' if over_bare is None else f'{over_bare:+.2f}'} "
-            f"| {'' if over_noop is None else f'{over_noop:+.2f}'} | {goal_text} | {met} |"
+            f"| {signed(row.get('over_bare_us'))} | {signed(over_noop)} "
+            f"| {'' if quietest is None else f'{quietest:.2f}'} | {signed(quiet_over)} "
+            f"| {goal_text} | {met} |"
         )
     return "\n".join(lines)
+
+
+def _verdicts(by_median: bool, by_quietest: bool) -> str:
+    return f"{'yes' if by_median else 'no'} / {'yes' if by_quietest else 'no'}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
