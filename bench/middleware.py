@@ -335,10 +335,6 @@ def table(rows: List[Dict[str, Any]]) -> str:
         "| quietest run: µs/call | over no-op | goal | met: median / quietest |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
-
-    def signed(value: float | None) -> str:
-        return "" if value is None else f"{value:+.2f}"
-
     for row in rows:
         name = row["scenario"]
         goal = SCENARIOS[name][2]
@@ -356,11 +352,15 @@ def table(rows: List[Dict[str, Any]]) -> str:
         quietest = row.get("quietest_us")
         lines.append(
             f"| {name} | {row['median_us']:.2f} | {min(row['runs_us']):.2f} | {row['p99_us']:.2f} "
-            f"| {signed(row.get('over_bare_us'))} | {signed(over_noop)} "
-            f"| {'' if quietest is None else f'{quietest:.2f}'} | {signed(quiet_over)} "
+            f"| {_signed(row.get('over_bare_us'))} | {_signed(over_noop)} "
+            f"| {'' if quietest is None else f'{quietest:.2f}'} | {_signed(quiet_over)} "
             f"| {goal_text} | {met} |"
         )
     return "\n".join(lines)
+
+
+def _signed(value: float | None) -> str:
+    return "" if value is None else f"{value:+.2f}"
 
 
 def _verdicts(by_median: bool, by_quietest: bool) -> str:

@@ -19,7 +19,7 @@ MakeClient = Callable[..., NodeClient]
 
 #: Every JVM the tests start (local Spark, in this process and in the Spark example's) stops at
 #: the C1 compiler: the runs are short, and C2's compile threads cost more CPU than they save
-#: (the Spark tests took 62-65 s with it against 75-77 s without, on 2 cores). The benchmark
+#: (the Spark tests took 62-65 s with the flag against 75-77 s without, on 2 cores). The benchmark
 #: keeps the JVM's defaults.
 _JVM_FLAG = "-XX:TieredStopAtLevel=1"
 
