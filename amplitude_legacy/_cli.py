@@ -335,7 +335,7 @@ class _Reader:
 
 
 def _parse_line(
-    raw: bytes, first: bool, fast_parse: Callable[[bytes], Any] | None = None
+    raw: bytes, first: bool, fast_parse: Callable[[bytes], Any] | None
 ) -> Tuple[Any, str | None]:
     """One line as ``(object, None)``, or ``(None, problem)``.
 
