@@ -30,7 +30,7 @@ from amplitude_legacy._event import (
 )
 from amplitude_legacy._future import EventFuture, new_future, resolved
 from amplitude_legacy._identify import Identify, legacy_identify_event
-from amplitude_legacy._middleware import Middleware, Stop, run_chain
+from amplitude_legacy._middleware import Chain, Middleware, Stop, plan_chain, run_chain
 from amplitude_legacy._options import LogLevel, Options, resolve_options
 from amplitude_legacy._plugin_api import EventOptionsLike, PluginApiMixin
 from amplitude_legacy._response import SKIPPED_RESPONSE, Response, Status
@@ -99,7 +99,10 @@ class NodeClient(PluginApiMixin):
         self._options = resolve_options(options, **kwargs)
         _configure_logging(self._options)
         self._api_key = api_key
+        # The middleware as registered, and as logEvent runs it (plan_chain): both replaced
+        # whole, under the lock, by _set_middleware; logEvent reads only _chain.
         self._middleware: Tuple[Middleware, ...] = ()
+        self._chain: Chain = ((), None)
         self._routes: Dict[str, Any] = {}  # destinations of routing middleware, by name
         # Plugin API (amplitude_legacy.plugins): enrichment plugins live in ``_middleware``
         # (wrapped), so they interleave with legacy middleware in registration order.
@@ -210,8 +213,13 @@ class NodeClient(PluginApiMixin):
             raise TypeError(f"middleware must be callable, got {type(middleware).__name__}")
         with self._lock:  # the chain is an immutable tuple: readers never see a half change
             self._register_destinations(middleware)
-            self._middleware = (*self._middleware, middleware)
+            self._set_middleware((*self._middleware, middleware))
         return self
+
+    def _set_middleware(self, middleware: Tuple[Middleware, ...]) -> None:
+        """Replace the chain (lock held): an immutable pair, so readers never see half a change."""
+        self._middleware = middleware
+        self._chain = plan_chain(middleware)
 
     def _register_destinations(self, middleware: Any) -> None:
         """Register the ``destinations`` a (routing) middleware carries (lock held).
@@ -267,7 +275,8 @@ class NodeClient(PluginApiMixin):
                 f"Invalid event: expected a dict, got {type(event).__name__}",
             )
         get = _dict_get
-        if self._before or self._middleware or self._destinations or self._write_ahead:
+        chain, steps = self._chain
+        if self._before or chain or self._destinations or self._write_ahead:
             # Something may look at the event before it is encoded: annotate it fully now.
             ev["library"] = LIBRARY
             if get(ev, "insert_id") is None:
@@ -288,14 +297,21 @@ class NodeClient(PluginApiMixin):
                     ev, DropReason.MIDDLEWARE_STOPPED, _SKIPPED, "A plugin dropped the event."
                 )
             ev = before
-        if self._middleware:
-            # Amplitude.context(...): its values under the caller's extra (only middleware
-            # reads extra, so nothing is merged without it)
-            context = _CONTEXT.get()
-            if context is not None:
-                extra = merged_extra(extra)
+        if chain:
             try:
-                final = run_chain(self._middleware, ev, extra)
+                if steps is not None:  # ready-made middleware only: no payload, next or extra
+                    final: Event | Stop = ev
+                    for step in steps:
+                        stopped = step(ev)
+                        if stopped is not None:
+                            final = stopped
+                            break
+                else:
+                    # Amplitude.context(...): its values under the caller's extra (only
+                    # middleware reads extra, so nothing is merged without it)
+                    if _CONTEXT.get() is not None:
+                        extra = merged_extra(extra)
+                    final = run_chain(chain, ev, extra)
             except Exception as exc:
                 return self._middleware_failed(ev, exc)
             if isinstance(final, Stop):

@@ -9,16 +9,22 @@ object even when a middleware passed a new one to ``next``).
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Sequence, Union
+import itertools
+import weakref
+from typing import Any, Callable, Mapping, Optional, Sequence, Tuple, Union
 
 from amplitude_legacy._event import Event
 
 __all__ = [
     "MIDDLEWARE_STOPPED",
+    "Chain",
     "Middleware",
     "MiddlewareNext",
     "MiddlewarePayload",
+    "Step",
     "Stop",
+    "plan_chain",
+    "ready_made",
     "run_chain",
     "run_middleware",
 ]
@@ -185,3 +191,78 @@ def run_middleware(
     """
     out = run_chain(middleware, event, extra)
     return out if type(out) is Event else None
+
+
+Step = Callable[[Any], Optional[Stop]]
+"""``step(event)``: a ready-made middleware's work on one event (a dict, changed in place);
+a ``Stop`` stops the event, ``None`` passes it on."""
+
+Chain = Tuple[Tuple[Middleware, ...], Optional[Tuple[Step, ...]]]
+"""How a client runs its middleware: the chain, and its steps when every one is ready-made."""
+
+#: Each ready-made middleware's steps. A registry, not an attribute: ``functools.wraps``
+#: copies a function's attributes, and a user's wrapper must never be taken for its steps.
+_STEPS: weakref.WeakKeyDictionary[Any, Tuple[Step, ...]] = weakref.WeakKeyDictionary()
+
+
+def ready_made(step: Step, name: str) -> Middleware:
+    """The ``(payload, next)`` middleware that runs ``step``, named ``name``.
+
+    An ordinary middleware anywhere (a chain, ``MiddlewarePlugin``, a plain dict payload),
+    which the client may also run without the chain's hops (see ``plan_chain``): a step needs
+    no payload, no ``next`` and no ``extra``.
+    """
+    return _steps_middleware((step,), name)
+
+
+def _steps_middleware(steps: Tuple[Step, ...], name: str) -> Middleware:
+    payload_type = MiddlewarePayload
+    if len(steps) == 1:
+        (step,) = steps
+
+        def middleware(payload: MiddlewarePayload, next: MiddlewareNext) -> None:
+            stopped = step(payload.event if type(payload) is payload_type else payload["event"])
+            if stopped is None:
+                next(payload)
+            elif type(payload) is payload_type:
+                payload._stop = stopped
+            # else a plain dict payload, which has no drop: not calling next stops the event
+
+    else:
+
+        def middleware(payload: MiddlewarePayload, next: MiddlewareNext) -> None:
+            event = payload.event if type(payload) is payload_type else payload["event"]
+            for step in steps:
+                stopped = step(event)
+                if stopped is not None:
+                    if type(payload) is payload_type:
+                        payload._stop = stopped
+                    return
+            next(payload)
+
+    middleware.__name__ = middleware.__qualname__ = name
+    _STEPS[middleware] = steps
+    return middleware
+
+
+def _steps_of(middleware: Any) -> Tuple[Step, ...] | None:
+    try:
+        return _STEPS.get(middleware)
+    except TypeError:  # not weakly referenceable, so not ready-made
+        return None
+
+
+def plan_chain(middleware: Sequence[Middleware]) -> Chain:
+    """How to run ``middleware``: the same chain with each run of consecutive ready-made
+    middleware fused into one (a hop of the chain costs about as much as a simple step), and
+    the steps alone when every middleware is ready-made (then no payload, ``next`` or
+    ``extra`` is made at all). Either way each step sees the event the one before left."""
+    chain: list[Middleware] = []
+    for _, group in itertools.groupby(middleware, key=lambda item: _steps_of(item) is not None):
+        items = list(group)
+        if len(items) > 1 and _steps_of(items[0]) is not None:
+            steps = tuple(step for item in items for step in _STEPS[item])
+            items = [_steps_middleware(steps, "ready_made_run")]
+        chain += items
+    fused = tuple(chain)
+    return fused, (_steps_of(fused[0]) if len(fused) == 1 else None)

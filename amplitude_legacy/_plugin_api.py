@@ -158,6 +158,8 @@ class PluginApiMixin:
 
         def getOptions(self) -> Options: ...
 
+        def _set_middleware(self, middleware: Tuple[Middleware, ...]) -> None: ...
+
         def _plugin_failed(self, plugin: Any, method: str) -> None: ...
 
         def _register_destinations(self, middleware: Any) -> None: ...
@@ -220,7 +222,7 @@ class PluginApiMixin:
                 wrapped = PluginMiddleware(plugin, on_error=self._plugin_failed)
                 # MiddlewarePlugin(route(...)): its destinations join flush/shutdown/stats
                 self._register_destinations(getattr(plugin, "middleware", None))
-                self._middleware = (*self._middleware, wrapped)
+                self._set_middleware((*self._middleware, wrapped))
         return self
 
     def remove(self: _C, name: str) -> _C:
@@ -248,10 +250,12 @@ class PluginApiMixin:
             self._destinations = tuple(
                 d for d in self._destinations if getattr(d, "plugin", d) is not plugin
             )
-            self._middleware = tuple(
-                m
-                for m in self._middleware
-                if not (isinstance(m, PluginMiddleware) and m.plugin is plugin)
+            self._set_middleware(
+                tuple(
+                    m
+                    for m in self._middleware
+                    if not (isinstance(m, PluginMiddleware) and m.plugin is plugin)
+                )
             )
         teardown = getattr(plugin, "teardown", None)
         if callable(teardown):

@@ -1,8 +1,8 @@
-"""What every ready-made middleware shares: drop reasons, payload access, event matching.
+"""What every ready-made middleware shares: drop reasons, event matching, burst logging.
 
 Everything that can be decided once is decided when the factory runs (``drop_events(...)``,
 ``route(...)``), never per event: names go into a ``frozenset``, glob patterns into one compiled
-regular expression, and the middleware function returned is a closure over those.
+regular expression, and the step of each middleware (``ready_made``) is a closure over those.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import time
 from typing import Any, Callable, Dict, Iterable, Mapping, Union
 
 from amplitude_legacy._event import Event
-from amplitude_legacy._middleware import MiddlewarePayload, Stop
 
 __all__ = [
     "BurstLog",
@@ -25,7 +24,6 @@ __all__ = [
     "compile_where",
     "event_type_test",
     "get_field",
-    "stop",
 ]
 
 log = logging.getLogger("amplitude_legacy")
@@ -60,18 +58,6 @@ class Reason:
     #: ``route(..., copy=False)``: the event went to another destination instead (not lost:
     #: see that destination's counts in ``client.stats().destinations``).
     ROUTED = "routed"
-
-
-def stop(payload: Any, stopped: Stop) -> None:
-    """Stop the event, for the reason in ``stopped``, instead of calling ``next``.
-
-    What ``payload.drop(reason, detail)`` does, for a ``Stop`` the middleware built once
-    (its reason is already checked) rather than per event. A plain dict payload (from a user
-    middleware) has no ``drop``: not calling ``next`` still stops the event, counted as
-    ``middleware_stopped``.
-    """
-    if type(payload) is MiddlewarePayload:
-        payload._stop = stopped
 
 
 class _TypeSets:

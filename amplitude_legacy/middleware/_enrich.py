@@ -6,7 +6,7 @@ import difflib
 from typing import Any, Callable, Dict, Mapping, Optional, Union
 
 from amplitude_legacy._event import EVENT_FIELDS, Event
-from amplitude_legacy._middleware import Middleware, MiddlewareNext, MiddlewarePayload
+from amplitude_legacy._middleware import Middleware, MiddlewareNext, MiddlewarePayload, ready_made
 from amplitude_legacy.middleware._common import get_field
 
 __all__ = ["Enrichment", "enrich", "rename_events", "set_defaults"]
@@ -81,8 +81,7 @@ def enrich(
         static = dict(properties)
         static_items = tuple(static.items())
 
-        def enrich_static(payload: MiddlewarePayload, next: MiddlewareNext) -> None:
-            event = payload.event if type(payload) is payload_type else payload["event"]
+        def enrich_static(event: Event) -> None:
             current = get_field(event, into)
             if user:
                 event[into] = _merge_user(event, current, static, overwrite)
@@ -99,9 +98,8 @@ def enrich(
                 event[into] = merged
             else:
                 event[into] = _merge(current, static, overwrite)
-            next(payload)
 
-        return enrich_static
+        return ready_made(enrich_static, "enrich_static")
     if not callable(properties):
         raise TypeError(
             f"properties must be a dict or a function (event, extra) -> dict, "
@@ -149,18 +147,15 @@ def rename_events(mapping: Mapping[str, str]) -> Middleware:
         if not isinstance(old, str) or not isinstance(new, str) or not new:
             raise TypeError(f"mapping must map names to non-empty names, got {old!r}: {new!r}")
     renamed = dict(mapping).get
-    payload_type = MiddlewarePayload
 
-    def rename_events_middleware(payload: MiddlewarePayload, next: MiddlewareNext) -> None:
-        event = payload.event if type(payload) is payload_type else payload["event"]
+    def rename_events_step(event: Event) -> None:
         event_type = get_field(event, "event_type")
         if type(event_type) is str:
             new = renamed(event_type)
             if new is not None:
                 event["event_type"] = new
-        next(payload)
 
-    return rename_events_middleware
+    return ready_made(rename_events_step, "rename_events_middleware")
 
 
 def set_defaults(fields: Mapping[str, Any] | None = None, /, **more: Any) -> Middleware:
@@ -194,16 +189,13 @@ def set_defaults(fields: Mapping[str, Any] | None = None, /, **more: Any) -> Mid
             raise ValueError(f"set_defaults: {name!r} is not an event field{hint}")
     plain = tuple((k, v) for k, v in defaults.items() if not isinstance(v, Mapping))
     nested = tuple((k, v) for k, v in defaults.items() if isinstance(v, Mapping))
-    payload_type = MiddlewarePayload
 
-    def set_defaults_middleware(payload: MiddlewarePayload, next: MiddlewareNext) -> None:
-        event = payload.event if type(payload) is payload_type else payload["event"]
+    def set_defaults_step(event: Event) -> None:
         for name, value in plain:
             if get_field(event, name) is None:
                 event[name] = value
         for name, value in nested:
             if get_field(event, name) is None:
                 event[name] = dict(value)
-        next(payload)
 
-    return set_defaults_middleware
+    return ready_made(set_defaults_step, "set_defaults_middleware")

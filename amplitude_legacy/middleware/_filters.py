@@ -7,7 +7,7 @@ import re
 from typing import Any, Callable, Iterable, Mapping, Sequence, Tuple, Union
 
 from amplitude_legacy._event import Event
-from amplitude_legacy._middleware import Middleware, MiddlewareNext, MiddlewarePayload, Stop
+from amplitude_legacy._middleware import Middleware, Stop, ready_made
 from amplitude_legacy.middleware._common import (
     EventPredicate,
     Reason,
@@ -15,7 +15,6 @@ from amplitude_legacy.middleware._common import (
     compile_where,
     event_type_test,
     get_field,
-    stop,
 )
 from amplitude_legacy.middleware._paths import parse_path, read_path
 
@@ -105,16 +104,11 @@ def drop_events(
     reason = _check_reason(reason)
     match, detail = _event_test(event_types, where, "drop_events")
     stopped = Stop(reason, detail)
-    payload_type = MiddlewarePayload
 
-    def drop_events_middleware(payload: MiddlewarePayload, next: MiddlewareNext) -> None:
-        event = payload.event if type(payload) is payload_type else payload["event"]
-        if match(event):
-            stop(payload, stopped)
-        else:
-            next(payload)
+    def drop_events_step(event: Event) -> Stop | None:
+        return stopped if match(event) else None
 
-    return drop_events_middleware
+    return ready_made(drop_events_step, "drop_events_middleware")
 
 
 def keep_events(
@@ -143,16 +137,11 @@ def keep_events(
     reason = _check_reason(reason)
     match, detail = _event_test(event_types, where, "keep_events")
     stopped = Stop(reason, "not in " + detail)
-    payload_type = MiddlewarePayload
 
-    def keep_events_middleware(payload: MiddlewarePayload, next: MiddlewareNext) -> None:
-        event = payload.event if type(payload) is payload_type else payload["event"]
-        if match(event):
-            next(payload)
-        else:
-            stop(payload, stopped)
+    def keep_events_step(event: Event) -> Stop | None:
+        return None if match(event) else stopped
 
-    return keep_events_middleware
+    return ready_made(keep_events_step, "keep_events_middleware")
 
 
 def sample_bucket(key: str) -> int:
@@ -248,29 +237,22 @@ def sample(
     stopped = Stop(reason, f"sample({rate})")
     memo: dict[str, bool] = {}
     sha256 = hashlib.sha256
-    payload_type = MiddlewarePayload
 
-    def sample_middleware(payload: MiddlewarePayload, next: MiddlewareNext) -> None:
-        event = payload.event if type(payload) is payload_type else payload["event"]
+    def sample_step(event: Event) -> Stop | None:
         if only is not None and not only(event):
-            next(payload)
-            return
+            return None
         key = get_field(event, field) if field is not None else key_of(event)
         if type(key) is not str:
-            next(payload)
-            return
+            return None
         keep = memo.get(key)
         if keep is None:
             keep = int.from_bytes(sha256(key.encode()).digest()[:8], "big") < threshold
             if len(memo) >= _SAMPLE_MEMO:
                 memo.clear()  # cheaper than an LRU, and ids that repeat come back at once
             memo[key] = keep
-        if keep:
-            next(payload)
-        else:
-            stop(payload, stopped)
+        return None if keep else stopped
 
-    return sample_middleware
+    return ready_made(sample_step, "sample_middleware")
 
 
 def drop_bots(
@@ -317,14 +299,11 @@ def drop_bots(
         raise TypeError(f"pattern must be a string or re.Pattern, got {type(pattern).__name__}")
     search = compiled.search
     stopped = Stop(reason, f"drop_bots({user_agent_field!r})")
-    payload_type = MiddlewarePayload
 
-    def drop_bots_middleware(payload: MiddlewarePayload, next: MiddlewareNext) -> None:
-        event = payload.event if type(payload) is payload_type else payload["event"]
+    def drop_bots_step(event: Event) -> Stop | None:
         agent = read_path(event, path)
         if type(agent) is str and search(agent.lower() if lower else agent) is not None:
-            stop(payload, stopped)
-        else:
-            next(payload)
+            return stopped
+        return None
 
-    return drop_bots_middleware
+    return ready_made(drop_bots_step, "drop_bots_middleware")

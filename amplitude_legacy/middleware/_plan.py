@@ -15,8 +15,9 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Dict, Mapping, Tuple, Union
 
-from amplitude_legacy._middleware import Middleware, MiddlewareNext, MiddlewarePayload, Stop
-from amplitude_legacy.middleware._common import BurstLog, Reason, get_field, stop
+from amplitude_legacy._event import Event
+from amplitude_legacy._middleware import Middleware, Stop, ready_made
+from amplitude_legacy.middleware._common import BurstLog, Reason, get_field
 from amplitude_legacy.middleware._plain_schema import Acceptor, compile_acceptor
 
 __all__ = ["ON_VIOLATION", "PlanSource", "TrackingPlan", "validate"]
@@ -221,25 +222,20 @@ def validate(
     compiled = plan if isinstance(plan, TrackingPlan) else TrackingPlan(plan)
     check = compiled.checker(allow_unplanned)
     burst = BurstLog()
-    payload_type = MiddlewarePayload
 
     if on_violation == "drop":
 
-        def validate_drop(payload: MiddlewarePayload, next: MiddlewareNext) -> None:
-            event = payload.event if type(payload) is payload_type else payload["event"]
+        def validate_drop(event: Event) -> Stop | None:
             problem = check(event)
             if problem is None:
-                next(payload)
-            else:
-                detail = f"{get_field(event, 'event_type')}: {problem}"
-                stop(payload, Stop(Reason.TRACKING_PLAN, detail))
+                return None
+            return Stop(Reason.TRACKING_PLAN, f"{get_field(event, 'event_type')}: {problem}")
 
-        return validate_drop
+        return ready_made(validate_drop, "validate_drop")
 
     warn = on_violation == "warn"
 
-    def validate_and_pass(payload: MiddlewarePayload, next: MiddlewareNext) -> None:
-        event = payload.event if type(payload) is payload_type else payload["event"]
+    def validate_and_pass(event: Event) -> None:
         problem = check(event)
         if problem is not None:
             event_type = get_field(event, "event_type")
@@ -256,6 +252,5 @@ def validate(
                     **(properties if isinstance(properties, Mapping) else {}),
                     annotate_property: problem,
                 }
-        next(payload)
 
-    return validate_and_pass
+    return ready_made(validate_and_pass, "validate_and_pass")

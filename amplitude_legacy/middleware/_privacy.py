@@ -6,7 +6,8 @@ import hashlib
 import json
 from typing import Any, Callable, Dict, Iterable, Mapping, Union
 
-from amplitude_legacy._middleware import Middleware, MiddlewareNext, MiddlewarePayload
+from amplitude_legacy._event import Event
+from amplitude_legacy._middleware import Middleware, ready_made
 from amplitude_legacy.middleware._common import get_field
 from amplitude_legacy.middleware._paths import PROPERTY_GROUPS, Leaf, build_tree, compile_rewrite
 
@@ -128,7 +129,6 @@ def redact(
     tree = build_tree(paths, "paths")
     if not tree:
         raise ValueError("paths is empty: give at least one dotted path such as 'ip'")
-    payload_type = MiddlewarePayload
 
     if mode == "remove":
         if salt is not None:
@@ -158,14 +158,7 @@ def redact(
 
         leaf = hash_in_place
 
-    apply = compile_rewrite(tree, leaf)
-
-    def redact_middleware(payload: MiddlewarePayload, next: MiddlewareNext) -> None:
-        event = payload.event if type(payload) is payload_type else payload["event"]
-        apply(event)
-        next(payload)
-
-    return redact_middleware
+    return ready_made(compile_rewrite(tree, leaf), "redact_middleware")
 
 
 def _allowed(value: Mapping[str, Any], names: frozenset[str], group: bool) -> Any:
@@ -229,16 +222,13 @@ def allow_properties(schema: Mapping[str, Iterable[str]]) -> Middleware:
             )
         groups.append((group, allowed, group in PROPERTY_GROUPS))
     plan = tuple(groups)
-    payload_type = MiddlewarePayload
 
-    def allow_properties_middleware(payload: MiddlewarePayload, next: MiddlewareNext) -> None:
-        event = payload.event if type(payload) is payload_type else payload["event"]
+    def allow_properties_step(event: Event) -> None:
         for group, allowed, operations in plan:
             value = get_field(event, group)
             if isinstance(value, Mapping):
                 kept = _allowed(value, allowed, operations)
                 if kept is not value:
                     event[group] = kept
-        next(payload)
 
-    return allow_properties_middleware
+    return ready_made(allow_properties_step, "allow_properties_middleware")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from amplitude_legacy._middleware import Middleware, MiddlewareNext, MiddlewarePayload, Stop
-from amplitude_legacy.middleware._common import BurstLog, Reason, Where, compile_where, stop
+from amplitude_legacy._event import Event
+from amplitude_legacy._middleware import Middleware, Stop, ready_made
+from amplitude_legacy.middleware._common import BurstLog, Reason, Where, compile_where
 from amplitude_legacy.middleware._destination import Destination
 
 __all__ = ["route"]
@@ -60,30 +61,25 @@ def route(where: Where, to: Any, *, copy: bool = True) -> Middleware:
         send = to.client.logEvent  # what Destination.send calls: one call layer less per event
     name = str(to.name)
     routed = Stop(Reason.ROUTED, f"routed to {name}")
-    payload_type = MiddlewarePayload
 
     if copy:
 
-        def route_copy(payload: MiddlewarePayload, next: MiddlewareNext) -> None:
-            event = payload.event if type(payload) is payload_type else payload["event"]
+        def route_copy(event: Event) -> None:
             if everything or match(event):
                 try:
                     send(event)  # the destination's logEvent copies it
                 except Exception:  # a custom destination's bug must not cost the main path
                     _failures.warn(name, "amplitude_legacy: destination %r raised in send", name)
-            next(payload)
 
-        middleware = route_copy
+        middleware = ready_made(route_copy, "route_copy")
     else:
 
-        def route_instead(payload: MiddlewarePayload, next: MiddlewareNext) -> None:
-            event = payload.event if type(payload) is payload_type else payload["event"]
+        def route_instead(event: Event) -> Stop | None:
             if everything or match(event):
                 send(event)  # raising here stops the event as middleware_error (logged)
-                stop(payload, routed)
-            else:
-                next(payload)
+                return routed
+            return None
 
-        middleware = route_instead
+        middleware = ready_made(route_instead, "route_instead")
     middleware.destinations = (to,)  # type: ignore[attr-defined]
     return middleware

@@ -12,7 +12,8 @@ from typing import Any, Callable, Dict, List, Union
 
 import pytest
 
-from amplitude_legacy import Event, MiddlewareNext, MiddlewarePayload
+from amplitude_legacy import Event, MiddlewareNext, MiddlewarePayload, NodeClient
+from amplitude_legacy._middleware import plan_chain
 from amplitude_legacy.middleware import (
     allow_properties,
     drop_bots,
@@ -195,12 +196,33 @@ def test_alone(case: Case) -> None:
             _matches(outcome, expected)
 
 
+def _check_delivery(client: NodeClient, collector: Collector, case: Case) -> None:
+    """Log the case's events: the collector gets what is expected (with ``version_name``
+    ``"chain"``), dropped events resolve skipped with their reason, counted in stats()."""
+    futures = [client.logEvent(event) for event in case.events]
+    assert client.flush(10).pending == 0
+    delivered = _delivered(case)
+    got = collector.wait_for_events(len(delivered), 5)
+    assert len(got) == len(delivered)
+    for event, expected in zip(got, delivered):
+        _matches(event, {**expected, "version_name": "chain"})
+    drops: Dict[str, int] = {}
+    for future, outcome in zip(futures, case.expected):
+        response = future.result(5)
+        if isinstance(outcome, str):
+            assert (response.status, response.reason) == ("skipped", outcome)
+            drops[outcome] = drops.get(outcome, 0) + 1
+        else:
+            assert response.status == "success"
+    assert dict(client.stats().dropped) == drops
+
+
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_in_a_chain_on_the_legacy_client(
     case: Case, make_client: MakeClient, collector: Collector
 ) -> None:
-    """Between two user middleware on the legacy client: the collector gets what is expected,
-    dropped events resolve skipped with their reason, counted in stats()."""
+    """Between two user middleware on the legacy client, each event is seen, changed, dropped
+    and delivered as expected."""
     seen_before: List[str] = []
     seen_after: List[str] = []
 
@@ -215,24 +237,26 @@ def test_in_a_chain_on_the_legacy_client(
 
     client = make_client()
     client.addEventMiddleware(before).addEventMiddleware(case.make()).addEventMiddleware(after)
-    futures = [client.logEvent(event) for event in case.events]
-    assert client.flush(10).pending == 0
-    delivered = _delivered(case)
-    got = collector.wait_for_events(len(delivered), 5)
-    assert len(got) == len(delivered)
-    for event, expected in zip(got, delivered):
-        _matches(event, {**expected, "version_name": "chain"})
+    _check_delivery(client, collector, case)
     assert seen_before == [e["event_type"] for e in case.events]
-    assert len(seen_after) == len(delivered)
-    drops: Dict[str, int] = {}
-    for future, outcome in zip(futures, case.expected):
-        response = future.result(5)
-        if isinstance(outcome, str):
-            assert (response.status, response.reason) == ("skipped", outcome)
-            drops[outcome] = drops.get(outcome, 0) + 1
-        else:
-            assert response.status == "success"
-    assert dict(client.stats().dropped) == drops
+    assert len(seen_after) == len(_delivered(case))
+
+
+@pytest.mark.parametrize("user_first", [False, True], ids=["steps only", "fused after user"])
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_with_ready_made_only_on_the_legacy_client(
+    case: Case, user_first: bool, make_client: MakeClient, collector: Collector
+) -> None:
+    """Followed by another ready-made middleware: alone on the client (the client runs their
+    steps without the chain) and after a user middleware (the two run as one fused
+    middleware). Both deliver and drop exactly as the chain does."""
+    client = make_client()
+    if user_first:
+        client.addEventMiddleware(lambda payload, next: next(payload))
+    client.addEventMiddleware(case.make()).addEventMiddleware(set_defaults(version_name="chain"))
+    _, steps = plan_chain(client._middleware)
+    assert (steps is not None) is (not user_first and case.id != "enrich_user_properties_computed")
+    _check_delivery(client, collector, case)
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)

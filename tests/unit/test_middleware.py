@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, List
 
 import pytest
 
 from amplitude_legacy import Event, MiddlewareNext, MiddlewarePayload
-from amplitude_legacy._middleware import run_middleware
+from amplitude_legacy._middleware import (
+    MIDDLEWARE_STOPPED,
+    Stop,
+    plan_chain,
+    ready_made,
+    run_chain,
+    run_middleware,
+)
 
 
 def make_event(**fields: Any) -> Event:
@@ -272,3 +280,100 @@ def test_middleware_reads_event_by_item_inside_chain() -> None:
 
     run_middleware([read], make_event(user_id="abc"), None)
     assert seen == ["abc", "abc"]
+
+
+# ---------------------------------------------------------------- ready-made steps, fused
+
+
+def _tagging(tag: str, log: List[str], stop_type: str | None = None) -> Any:
+    """A ready-made middleware whose step records ``tag``, and stops ``stop_type`` events."""
+    stopped = Stop(f"stopped_by_{tag}")
+
+    def step(event: Any) -> Stop | None:
+        log.append(tag)
+        return stopped if event.get("event_type") == stop_type else None
+
+    return ready_made(step, f"tag_{tag}")
+
+
+def test_plan_of_no_middleware() -> None:
+    assert plan_chain(()) == ((), None)
+
+
+def test_ready_made_only_runs_as_steps_in_order() -> None:
+    """Every middleware ready-made: one fused middleware, and its steps in registration order."""
+    log: List[str] = []
+    chain, steps = plan_chain([_tagging("a", log), _tagging("b", log), _tagging("c", log)])
+    assert len(chain) == 1 and steps is not None and len(steps) == 3
+    for step in steps:
+        assert step(make_event()) is None
+    assert log == ["a", "b", "c"]
+    assert run_chain(chain, make_event(), None) == make_event()
+    assert log == ["a", "b", "c"] * 2
+
+
+def test_runs_between_user_middleware_are_fused_and_keep_their_place() -> None:
+    """[r1, r2, user, r3]: r1+r2 become one middleware, the user's and a lone r3 stay as they
+    are; the order of everything is kept, and no steps are offered (a user middleware runs)."""
+    log: List[str] = []
+
+    def user(payload: MiddlewarePayload, next: MiddlewareNext) -> None:
+        log.append("user")
+        next(payload)
+
+    r3 = _tagging("r3", log)
+    chain, steps = plan_chain([_tagging("r1", log), _tagging("r2", log), user, r3])
+    assert steps is None
+    assert len(chain) == 3 and chain[1] is user and chain[2] is r3
+    assert run_chain(chain, make_event(), None) == make_event()
+    assert log == ["r1", "r2", "user", "r3"]
+
+
+def test_a_step_stop_ends_the_fused_run_with_its_reason() -> None:
+    """A step that stops the event: the later steps and the rest of the chain do not run."""
+    log: List[str] = []
+    chain, _ = plan_chain(
+        [_tagging("a", log, stop_type="e"), _tagging("b", log), lambda p, n: log.append("user")]
+    )
+    outcome = run_chain(chain, make_event(), None)
+    assert isinstance(outcome, Stop) and outcome.reason == "stopped_by_a"
+    assert log == ["a"]
+
+
+def test_a_stopping_step_with_a_plain_dict_payload_stops_the_event() -> None:
+    """A plain dict payload has no drop: the event stops as ``middleware_stopped``."""
+    log: List[str] = []
+    chain, _ = plan_chain([_tagging("a", log, stop_type="e"), _tagging("b", log)])
+
+    def as_dict(payload: MiddlewarePayload, next: MiddlewareNext) -> None:
+        next({"event": payload.event})  # type: ignore[arg-type]
+
+    assert run_chain((as_dict, *chain), make_event(), None) is MIDDLEWARE_STOPPED
+    assert log == ["a"]
+
+
+def test_a_users_wrapper_of_a_ready_made_middleware_is_not_taken_for_it() -> None:
+    """functools.wraps copies a function's attributes: the wrapper's own code must still run."""
+    log: List[str] = []
+    inner = _tagging("inner", log)
+
+    @functools.wraps(inner)
+    def wrapper(payload: MiddlewarePayload, next: MiddlewareNext) -> None:
+        log.append("wrapper")
+        inner(payload, next)
+
+    chain, steps = plan_chain([wrapper])
+    assert steps is None and chain == (wrapper,)
+    run_chain(chain, make_event(), None)
+    assert log == ["wrapper", "inner"]
+
+
+def test_a_callable_that_cannot_be_weakly_referenced_is_a_plain_middleware() -> None:
+    class Slotted:
+        __slots__ = ()
+
+        def __call__(self, payload: MiddlewarePayload, next: MiddlewareNext) -> None:
+            next(payload)
+
+    middleware = Slotted()
+    assert plan_chain([middleware]) == ((middleware,), None)
