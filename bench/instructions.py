@@ -110,6 +110,7 @@ SCENARIOS: Dict[str, Tuple[str, int, int]] = {
 CHAIN_STEPS: Dict[str, Tuple[str, int, int]] = {
     "chain: bare client": _chain_step("bare"),
     "chain: one no-op middleware": _chain_step("noop"),
+    "chain: one no-op ready-made step": _chain_step("noop_step"),
     "chain: + drop_events": _chain_step("chain:1"),
     "chain: + redact(hash)": _chain_step("chain:2"),
     "chain: + validate": _chain_step("chain:3"),

@@ -6,13 +6,18 @@ an hour, ``maxCachedEvents`` above the burst), so the loop measures the caller's
 Every event is built before its call (untimed); ``logEvent`` alone is timed with
 ``perf_counter_ns``. Afterwards the client flushes and the counts are checked (nothing lost,
 only the expected drop reasons), so a scenario that silently dropped everything cannot look
-fast. Each process also times the bare client and a client with one no-op middleware,
-alternating blocks of 500 calls between the three, so each difference ("over bare", "over
-no-op") is taken within one process under the same load. Each row is the median over
-``--repeat`` processes (run round-robin) of the median per call; "best run" is the lowest of
-those medians. "Quietest run" is the process whose bare client was quickest, the one the rest
-of the machine slowed least (a shared VM's CPU can run far slower for a while): its figures
-are, like ``timeit``'s minimum, the closest to what the code itself costs.
+fast. Each process also times three baselines: the bare client, a client with one no-op user
+middleware and one with a ready-made step that does nothing, alternating blocks of 500 calls
+between the four, so each difference ("over bare", "over no-op", "over no-op step") is taken
+within one process under the same load. A ready-made middleware's own cost is its "over no-op
+step": the client runs ready-made middleware as steps, without the chain a user middleware
+needs, and the no-op step's "over bare" is what having any of them costs once (the event's
+``insert_id`` and ``library`` made on the caller's thread, the loop over the steps). Each row
+is the median over ``--repeat`` processes (run round-robin) of the median per call; "best
+run" is the lowest of those medians. "Quietest run" is the process whose bare client was
+quickest, the one the rest of the machine slowed least (a shared VM's CPU can run far slower
+for a while): its figures are, like ``timeit``'s minimum, the closest to what the code itself
+costs.
 
 The event: ``Checkout Completed``, a user from a pool of 100, ``ip``, ``user_agent`` and ten
 event properties (one of them a per-event e-mail, one a per-event order id), validated
@@ -72,6 +77,7 @@ PROPERTY_NAMES = list(PLAN["Checkout Completed"]["properties"])  # type: ignore[
 SCENARIOS: Dict[str, Tuple[str, Tuple[str, ...], float | None]] = {
     "bare": ("no middleware", (), None),
     "noop": ("one user middleware that only calls next (the chain's own cost)", (), None),
+    "noop_step": ("one ready-made step that does nothing (their fixed cost)", (), None),
     "drop_events": ('drop_events("Health Check", "debug.*"), event passes', (), 1.0),
     "keep_events": ('keep_events("Checkout *"), event kept', (), 1.0),
     "sample": ("sample(0.5) by user_id (about half dropped)", ("sampled_out",), 1.0),
@@ -88,7 +94,9 @@ SCENARIOS: Dict[str, Tuple[str, Tuple[str, ...], float | None]] = {
     "chain": ("drop_events + redact(hash) + validate + route (every event)", (), None),
 }
 CHAIN_GOAL_US = 15.0
-#: The child that times the chain step by step: bare, no-op, then its first 1..4 middleware.
+#: The baselines each scenario is paired with, in its own process (see ``child``).
+BASELINES = ("bare", "noop", "noop_step")
+#: The child that times the chain step by step: the baselines, then its first 1..4 middleware.
 CHAIN_STEPS = "chain_steps"
 STEP_LABELS = {
     "chain:1": "+ drop_events",
@@ -122,6 +130,7 @@ def _event(i: int) -> Dict[str, Any]:
 def _chain(scenario: str, second_url: str) -> Tuple[List[Any], List[Any]]:
     """The middleware of ``scenario`` and the destinations to close after."""
     from amplitude_legacy import middleware as m
+    from amplitude_legacy._middleware import ready_made
 
     def destination() -> Any:
         return m.AmplitudeDestination(
@@ -144,6 +153,7 @@ def _chain(scenario: str, second_url: str) -> Tuple[List[Any], List[Any]]:
         return steps[:count], [dest]
     single: Dict[str, Callable[[], Any]] = {
         "noop": lambda: lambda payload, next: next(payload),
+        "noop_step": lambda: ready_made(lambda event: None, "noop_step"),
         "drop_events": lambda: m.drop_events("Health Check", "debug.*"),
         "keep_events": lambda: m.keep_events("Checkout *"),
         "sample": lambda: m.sample(0.5),
@@ -179,17 +189,18 @@ def _client(url: str, events: int) -> Any:
 def child(scenario: str, events: int) -> Dict[str, Any]:
     """Run one scenario in this process; return its figures (one JSON line on stdout).
 
-    Paired with its baselines: the bare client and a client with one no-op middleware run in
-    the same process, in alternating blocks of ``BLOCK`` calls, so a change of machine load
-    hits all three alike and the differences stay meaningful on a busy machine.
+    Paired with its baselines (``BASELINES``: the bare client, a client with one no-op user
+    middleware, one with a ready-made step that does nothing), which run in the same process,
+    in alternating blocks of ``BLOCK`` calls, so a change of machine load hits them all alike
+    and the differences stay meaningful on a busy machine.
     """
     from amplitude_legacy.testing import Collector
 
     if scenario == CHAIN_STEPS:
-        names = ["bare", "noop", *(f"chain:{n}" for n in range(1, 5))]
+        names = [*BASELINES, *(f"chain:{n}" for n in range(1, 5))]
     else:
-        names = ["bare", "noop", scenario]
-        names = names[: names.index(scenario) + 1]  # bare alone; noop with bare; others with both
+        names = [*BASELINES, scenario]
+        names = names[: names.index(scenario) + 1]  # a baseline with the ones before it
     with Collector() as main, Collector() as second:
         clients, destinations = {}, []
         for name in names:
@@ -290,15 +301,15 @@ def summarize(name: str, runs: List[Dict[str, Any]]) -> Dict[str, Any]:
         "median_us": statistics.median(m["median_us"] for m in mine),
         "p99_us": statistics.median(m["p99_us"] for m in mine),
         "runs_us": [m["median_us"] for m in mine],
-        # per run: this scenario's median beside the bare and no-op clients of the same process
+        # per run: this scenario's median beside the baselines of the same process
         "paired_runs_us": [
-            {base: run[base]["median_us"] for base in ("bare", "noop", name) if base in run}
+            {base: run[base]["median_us"] for base in (*BASELINES, name) if base in run}
             for run in runs
         ],
         "delivered": mine[0]["delivered"],
         "dropped": mine[0]["dropped"],
     }
-    for base in ("bare", "noop"):
+    for base in BASELINES:
         if name != base and all(base in run for run in runs):
             row[f"over_{base}_us"] = statistics.median(
                 run[name]["median_us"] - run[base]["median_us"] for run in runs
@@ -308,42 +319,57 @@ def summarize(name: str, runs: List[Dict[str, Any]]) -> Dict[str, Any]:
     if all("bare" in run for run in runs):
         quiet = min(runs, key=lambda run: run["bare"]["median_us"])
         row["quietest_us"] = quiet[name]["median_us"]
-        if name != "noop" and "noop" in quiet:
-            row["quietest_over_noop_us"] = quiet[name]["median_us"] - quiet["noop"]["median_us"]
+        for base in BASELINES[1:]:
+            if name != base and base in quiet:
+                row[f"quietest_over_{base}_us"] = (
+                    quiet[name]["median_us"] - quiet[base]["median_us"]
+                )
     return row
 
 
 def chain_steps_table(runs: List[Dict[str, Any]]) -> str:
     """Medians of the chain built up step by step, and what each step adds (paired)."""
-    names = ["bare", "noop", *STEP_LABELS]
-    labels = {"bare": "bare client", "noop": "one no-op middleware", **STEP_LABELS}
-    lines = ["| client | µs/call median | adds |", "|---|---:|---:|"]
-    for previous, name in zip([None, *names], names):
+    labels = {
+        "bare": "bare client",
+        "noop": "one no-op user middleware",
+        "noop_step": "one no-op ready-made step",
+        **STEP_LABELS,
+    }
+    # what each client adds to: the baselines to the bare client, the first step to the
+    # ready-made no-op (both are one step), each later step to the client before it
+    over = {"noop": "bare", "noop_step": "bare", "chain:1": "noop_step"}
+    steps = list(STEP_LABELS)
+    over.update(zip(steps[1:], steps))
+    lines = ["| client | µs/call median | adds | over |", "|---|---:|---:|---|"]
+    for name in labels:
         median = statistics.median(run[name]["median_us"] for run in runs)
+        base = over.get(name)
         adds = ""
-        if previous is not None:
-            step = statistics.median(r[name]["median_us"] - r[previous]["median_us"] for r in runs)
+        if base is not None:
+            step = statistics.median(r[name]["median_us"] - r[base]["median_us"] for r in runs)
             adds = f"{step:+.2f}"
-        lines.append(f"| {labels[name]} | {median:.2f} | {adds} |")
+        lines.append(f"| {labels[name]} | {median:.2f} | {adds} | {labels.get(base or '', '')} |")
     return "\n".join(lines)
 
 
 def table(rows: List[Dict[str, Any]]) -> str:
     """The Markdown table of ``rows`` (one per scenario)."""
     lines = [
-        "| scenario | µs/call median | best run | p99 | over bare | over no-op "
-        "| quietest run: µs/call | over no-op | goal | met: median / quietest |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
+        "| scenario | µs/call median | best run | p99 | over bare | over no-op | over no-op step "
+        "| quietest run: µs/call | over no-op step | goal | met: median / quietest |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for row in rows:
         name = row["scenario"]
         goal = SCENARIOS[name][2]
-        over_noop, quiet_over = row.get("over_noop_us"), row.get("quietest_over_noop_us")
+        # a ready-made middleware's own cost: over the no-op step (the fixed cost of having
+        # ready-made middleware at all is the no-op step's row, over bare)
+        own, quiet_own = row.get("over_noop_step_us"), row.get("quietest_over_noop_step_us")
         quietest = row.get("quietest_us")
         goal_text, met = "", ""
-        if goal is not None and over_noop is not None:
-            goal_text = f"≤ {goal:g} µs over no-op"
-            met = _verdicts(over_noop <= goal, quiet_over is not None and quiet_over <= goal)
+        if goal is not None and own is not None:
+            goal_text = f"≤ {goal:g} µs over no-op step"
+            met = _verdicts(own <= goal, quiet_own is not None and quiet_own <= goal)
         if name == "chain":
             goal_text = f"< {CHAIN_GOAL_US:g} µs median"
             met = _verdicts(
@@ -352,8 +378,9 @@ def table(rows: List[Dict[str, Any]]) -> str:
             )
         lines.append(
             f"| {name} | {row['median_us']:.2f} | {min(row['runs_us']):.2f} | {row['p99_us']:.2f} "
-            f"| {_signed(row.get('over_bare_us'))} | {_signed(over_noop)} "
-            f"| {'' if quietest is None else f'{quietest:.2f}'} | {_signed(quiet_over)} "
+            f"| {_signed(row.get('over_bare_us'))} | {_signed(row.get('over_noop_us'))} "
+            f"| {_signed(own)} | {'' if quietest is None else f'{quietest:.2f}'} "
+            f"| {_signed(quiet_own)} "
             f"| {goal_text} | {met} |"
         )
     return "\n".join(lines)
