@@ -248,7 +248,7 @@ def _steps_middleware(steps: Tuple[Step, ...], name: str) -> Middleware:
 def _steps_of(middleware: Any) -> Tuple[Step, ...] | None:
     try:
         return _STEPS.get(middleware)
-    except TypeError:  # not weakly referenceable, so not ready-made
+    except Exception:  # not weakly referenceable, or not hashable: not ready-made
         return None
 
 

@@ -377,3 +377,14 @@ def test_a_callable_that_cannot_be_weakly_referenced_is_a_plain_middleware() -> 
 
     middleware = Slotted()
     assert plan_chain([middleware]) == ((middleware,), None)
+
+
+def test_an_unhashable_callable_is_a_plain_middleware() -> None:
+    class Unhashable:
+        __hash__ = None  # type: ignore[assignment]
+
+        def __call__(self, payload: MiddlewarePayload, next: MiddlewareNext) -> None:
+            next(payload)
+
+    middleware = Unhashable()
+    assert plan_chain([middleware]) == ((middleware,), None)
