@@ -99,10 +99,11 @@ class NodeClient(PluginApiMixin):
         self._options = resolve_options(options, **kwargs)
         _configure_logging(self._options)
         self._api_key = api_key
-        # The middleware as registered, and as logEvent runs it (plan_chain): both replaced
-        # whole, under the lock, by _set_middleware; logEvent reads only _chain.
+        # The middleware as registered, and as logEvent runs it (plan_chain; None when there is
+        # none): both replaced whole, under the lock, by _set_middleware; logEvent reads only
+        # _chain, once.
         self._middleware: Tuple[Middleware, ...] = ()
-        self._chain: Chain = ((), None)
+        self._chain: Chain | None = None
         self._routes: Dict[str, Any] = {}  # destinations of routing middleware, by name
         # Plugin API (amplitude_legacy.plugins): enrichment plugins live in ``_middleware``
         # (wrapped), so they interleave with legacy middleware in registration order.
@@ -219,7 +220,7 @@ class NodeClient(PluginApiMixin):
     def _set_middleware(self, middleware: Tuple[Middleware, ...]) -> None:
         """Replace the chain (lock held): an immutable pair, so readers never see half a change."""
         self._middleware = middleware
-        self._chain = plan_chain(middleware)
+        self._chain = plan_chain(middleware) if middleware else None
 
     def _register_destinations(self, middleware: Any) -> None:
         """Register the ``destinations`` a (routing) middleware carries (lock held).
@@ -275,8 +276,8 @@ class NodeClient(PluginApiMixin):
                 f"Invalid event: expected a dict, got {type(event).__name__}",
             )
         get = _dict_get
-        chain, steps = self._chain
-        if self._before or chain or self._destinations or self._write_ahead:
+        chain = self._chain
+        if self._before or chain is not None or self._destinations or self._write_ahead:
             # Something may look at the event before it is encoded: annotate it fully now.
             ev["library"] = LIBRARY
             if get(ev, "insert_id") is None:
@@ -297,7 +298,8 @@ class NodeClient(PluginApiMixin):
                     ev, DropReason.MIDDLEWARE_STOPPED, _SKIPPED, "A plugin dropped the event."
                 )
             ev = before
-        if chain:
+        if chain is not None:
+            middleware, steps = chain
             try:
                 if steps is not None:  # ready-made middleware only: no payload, next or extra
                     final: Event | Stop = ev
@@ -311,7 +313,7 @@ class NodeClient(PluginApiMixin):
                     # middleware reads extra, so nothing is merged without it)
                     if _CONTEXT.get() is not None:
                         extra = merged_extra(extra)
-                    final = run_chain(chain, ev, extra)
+                    final = run_chain(middleware, ev, extra)
             except Exception as exc:
                 return self._middleware_failed(ev, exc)
             if isinstance(final, Stop):

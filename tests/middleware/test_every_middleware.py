@@ -13,7 +13,6 @@ from typing import Any, Callable, Dict, List, Union
 import pytest
 
 from amplitude_legacy import Event, MiddlewareNext, MiddlewarePayload, NodeClient
-from amplitude_legacy._middleware import plan_chain
 from amplitude_legacy.middleware import (
     allow_properties,
     drop_bots,
@@ -254,7 +253,8 @@ def test_with_ready_made_only_on_the_legacy_client(
     if user_first:
         client.addEventMiddleware(lambda payload, next: next(payload))
     client.addEventMiddleware(case.make()).addEventMiddleware(set_defaults(version_name="chain"))
-    _, steps = plan_chain(client._middleware)
+    assert client._chain is not None
+    _, steps = client._chain
     assert (steps is not None) is (not user_first and case.id != "enrich_user_properties_computed")
     _check_delivery(client, collector, case)
 
