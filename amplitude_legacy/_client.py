@@ -218,7 +218,8 @@ class NodeClient(PluginApiMixin):
         return self
 
     def _set_middleware(self, middleware: Tuple[Middleware, ...]) -> None:
-        """Replace the chain (lock held): an immutable pair, so readers never see half a change."""
+        """Replace the chain (lock held). ``logEvent`` reads only ``_chain``, one immutable
+        pair, so it never sees half a change."""
         self._middleware = middleware
         self._chain = plan_chain(middleware) if middleware else None
 
@@ -300,6 +301,10 @@ class NodeClient(PluginApiMixin):
             ev = before
         if chain is not None:
             middleware, steps = chain
+            # Amplitude.context(...): its values under the caller's extra (only a chain reads
+            # extra, so nothing is merged for ready-made steps or without middleware)
+            if steps is None and _CONTEXT.get() is not None:
+                extra = merged_extra(extra)
             try:
                 if steps is not None:  # ready-made middleware only: no payload, next or extra
                     final: Event | Stop = ev
@@ -309,10 +314,6 @@ class NodeClient(PluginApiMixin):
                             final = stopped
                             break
                 else:
-                    # Amplitude.context(...): its values under the caller's extra (only
-                    # middleware reads extra, so nothing is merged without it)
-                    if _CONTEXT.get() is not None:
-                        extra = merged_extra(extra)
                     final = run_chain(middleware, ev, extra)
             except Exception as exc:
                 return self._middleware_failed(ev, exc)

@@ -10,6 +10,7 @@ object even when a middleware passed a new one to ``next``).
 from __future__ import annotations
 
 import itertools
+import sys
 import weakref
 from typing import Any, Callable, Mapping, Optional, Sequence, Tuple, Union
 
@@ -206,16 +207,21 @@ _STEPS: weakref.WeakKeyDictionary[Any, Tuple[Step, ...]] = weakref.WeakKeyDictio
 
 
 def ready_made(step: Step, name: str) -> Middleware:
-    """The ``(payload, next)`` middleware that runs ``step``, named ``name``.
+    """The ``(payload, next)`` middleware that runs ``step``, named ``name`` in the caller.
 
     An ordinary middleware anywhere (a chain, ``MiddlewarePlugin``, a plain dict payload),
     which the client may also run without the chain's hops (see ``plan_chain``): a step needs
     no payload, no ``next`` and no ``extra``.
     """
-    return _steps_middleware((step,), name)
+    # Named as the factory's own closure would be (reprs, MiddlewarePlugin's name): looked up
+    # once, when the factory runs, never per event.
+    factory = sys._getframe(1)
+    middleware = _steps_middleware((step,), f"{factory.f_code.co_name}.<locals>.{name}")
+    middleware.__module__ = factory.f_globals.get("__name__", __name__)
+    return middleware
 
 
-def _steps_middleware(steps: Tuple[Step, ...], name: str) -> Middleware:
+def _steps_middleware(steps: Tuple[Step, ...], qualname: str) -> Middleware:
     payload_type = MiddlewarePayload
     if len(steps) == 1:
         (step,) = steps
@@ -240,7 +246,8 @@ def _steps_middleware(steps: Tuple[Step, ...], name: str) -> Middleware:
                     return
             next(payload)
 
-    middleware.__name__ = middleware.__qualname__ = name
+    middleware.__qualname__ = qualname
+    middleware.__name__ = qualname.rpartition(".")[2]
     _STEPS[middleware] = steps
     return middleware
 

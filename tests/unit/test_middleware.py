@@ -388,3 +388,15 @@ def test_an_unhashable_callable_is_a_plain_middleware() -> None:
 
     middleware = Unhashable()
     assert plan_chain([middleware]) == ((middleware,), None)
+
+
+def test_a_ready_made_middleware_is_named_as_its_factorys_closure() -> None:
+    """Reprs and MiddlewarePlugin's name read as they did when factories wrote closures."""
+
+    def drop_everything() -> Any:
+        return ready_made(lambda event: Stop("all"), "drop_everything_middleware")
+
+    middleware = drop_everything()
+    assert middleware.__qualname__ == "drop_everything.<locals>.drop_everything_middleware"
+    assert middleware.__name__ == "drop_everything_middleware"
+    assert middleware.__module__ == __name__
