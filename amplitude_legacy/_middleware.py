@@ -5,6 +5,10 @@ shared ``next`` per run advances an index; a middleware that does not call ``nex
 the event; a ``next`` called after the chain returned has no effect. One deliberate change:
 the event that reaches the end of the chain is the one sent (the legacy SDK sent the original
 object even when a middleware passed a new one to ``next``).
+
+The ready-made middleware (``amplitude_legacy.middleware``) are steps over the event wrapped
+as ordinary middleware (``ready_made``); ``plan_chain`` lets the client run neighbouring ones
+as one, or all of them without a chain.
 """
 
 from __future__ import annotations
