@@ -269,11 +269,13 @@ def plan_chain(middleware: Sequence[Middleware]) -> Chain:
     the steps alone when every middleware is ready-made (then no payload, ``next`` or
     ``extra`` is made at all). Either way each step sees the event the one before left."""
     chain: list[Middleware] = []
-    for _, group in itertools.groupby(middleware, key=lambda item: _steps_of(item) is not None):
-        items = list(group)
-        if len(items) > 1 and _steps_of(items[0]) is not None:
-            steps = tuple(step for item in items for step in _STEPS[item])
-            items = [_steps_middleware(steps, "ready_made_run")]
-        chain += items
+    looked_up = [(item, _steps_of(item)) for item in middleware]
+    for ready, group in itertools.groupby(looked_up, key=lambda pair: pair[1] is not None):
+        pairs = list(group)
+        if ready and len(pairs) > 1:
+            steps = tuple(step for _, its_steps in pairs for step in its_steps or ())
+            chain.append(_steps_middleware(steps, "ready_made_run"))
+        else:
+            chain += [item for item, _ in pairs]
     fused = tuple(chain)
     return fused, (_steps_of(fused[0]) if len(fused) == 1 else None)
