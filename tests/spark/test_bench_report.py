@@ -24,7 +24,39 @@ def test_report_compares_each_run_with_the_cli_at_the_same_latency() -> None:
     assert table[6].startswith("| local[1] | 100 ms | error: ['boom']")
 
 
-def test_cpu_sampler_splits_a_runs_cpu_by_process_between_its_marks() -> None:
+def _announce_marks(monkeypatch: Any, tmp_path: Any) -> str:
+    """Make each of the sampler's marks create ``mark-<n>`` in ``tmp_path``, and return the
+    Python lines that wait for the first: the run starts its work only once the mark is taken.
+
+    The run prints ``SEND_BEGIN`` and the test's process takes the mark when it reads the line,
+    which on a busy machine can be late: work done before it would not count between the marks.
+    """
+    from bench.spark import CpuSampler
+
+    real_mark = CpuSampler.mark
+    taken = []
+
+    def mark(self: CpuSampler) -> None:
+        real_mark(self)
+        taken.append(None)
+        (tmp_path / f"mark-{len(taken)}").touch()
+
+    monkeypatch.setattr(CpuSampler, "mark", mark)
+    first = str(tmp_path / "mark-1")
+    return "\n".join(
+        [
+            "import os, time",
+            "deadline = time.monotonic() + 60",
+            f"while not os.path.exists({first!r}):",
+            "    assert time.monotonic() < deadline, 'the first mark was never taken'",
+            "    time.sleep(0.005)",
+        ]
+    )
+
+
+def test_cpu_sampler_splits_a_runs_cpu_by_process_between_its_marks(
+    monkeypatch: Any, tmp_path: Any
+) -> None:
     """``--cpu``: CPU-seconds of the run's process and of a Python child, between the marks.
 
     The run burns about 0.4 s of CPU after ``SEND_BEGIN`` and so does its child; the child is
@@ -41,6 +73,7 @@ def test_cpu_sampler_splits_a_runs_cpu_by_process_between_its_marks() -> None:
         [
             "import subprocess, sys",
             f"print({SEND_BEGIN!r}, flush=True)",
+            _announce_marks(monkeypatch, tmp_path),
             "kid = subprocess.Popen([sys.executable, '-c', sys.argv[1]], stdin=subprocess.PIPE,"
             " stdout=subprocess.PIPE, text=True)",
             burn,
@@ -90,7 +123,7 @@ public class Burn {
 """
 
 
-def test_cpu_sampler_splits_the_jvms_cpu_by_thread(tmp_path: Any) -> None:
+def test_cpu_sampler_splits_the_jvms_cpu_by_thread(monkeypatch: Any, tmp_path: Any) -> None:
     """``--cpu``: a JVM's CPU-seconds by thread kind, between the marks; they add up to the
     JVM's own at most. A real ``java`` (Java 17 runs a source file): its main thread burns 0.4 s."""
     import os
@@ -107,6 +140,7 @@ def test_cpu_sampler_splits_the_jvms_cpu_by_thread(tmp_path: Any) -> None:
         [
             "import subprocess, sys",
             f"print({SEND_BEGIN!r}, flush=True)",
+            _announce_marks(monkeypatch, tmp_path),
             "kid = subprocess.Popen([sys.argv[1], sys.argv[2]], stdin=subprocess.PIPE,"
             " stdout=subprocess.PIPE, text=True)",
             "assert kid.stdout.readline().startswith('burnt')  # alive at the mark",
