@@ -29,7 +29,8 @@ class context:  # lower case, like contextlib's helpers: it reads as a phrase
     """Make ``values`` the ``extra`` of every event logged inside a block or a function.
 
     Every ``logEvent``/``identify``/``groupIdentify``/``track`` made inside gets
-    ``extra = {**values, **explicit_extra}``: an explicit ``extra`` merges over the context.
+    ``extra = {**values, **explicit_extra}``: an explicit ``extra`` merges over the context
+    (so it must be a dict there: any other type raises ``TypeError`` from the call).
     Contexts nest (inner keys win) and are restored on exit, exceptions included. Use it as a
     context manager, or as a decorator on a plain or ``async def`` function (each call gets its
     own context). One ``with`` at a time per object: create a new one per block, as below.
@@ -123,12 +124,20 @@ def merged_extra(extra: Dict[str, Any] | None) -> Dict[str, Any] | None:
 
     Returns ``extra`` itself (no copy) outside any context, so the legacy contract (middleware
     sees the caller's ``extra`` by reference) holds; inside one, a fresh dict.
+
+    Raises:
+        TypeError: inside a context, when ``extra`` is not a mapping (nothing to merge into).
     """
     values = _VALUES.get()
     if values is None:
         return extra
     if not extra:
         return values.copy()
+    if not isinstance(extra, Mapping):
+        raise TypeError(
+            "logEvent's extra must be a dict inside Amplitude.context(), whose values are"
+            f" merged under it; got {type(extra).__name__}"
+        )
     merged = values.copy()
     merged.update(extra)
     return merged

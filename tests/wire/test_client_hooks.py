@@ -130,6 +130,18 @@ def test_context_becomes_extra_and_explicit_extra_wins(make_client: MakeClient) 
     assert dict(Amplitude.current_context()) == {}
 
 
+def test_a_non_dict_extra_inside_a_context_is_a_clear_type_error(make_client: MakeClient) -> None:
+    """Inside context(), an extra that is not a mapping raises TypeError to the caller, naming
+    the type; outside one, it reaches middleware as given (legacy: extra is passed through)."""
+    client = make_client()
+    extras: List[Any] = []
+    client.addEventMiddleware(lambda payload, next: (extras.append(payload.extra), next(payload)))
+    with Amplitude.context(route="/signup"), pytest.raises(TypeError, match=r"a dict .*got list"):
+        client.logEvent(dict(EVENT), ["not", "a", "dict"])  # type: ignore[arg-type]
+    client.logEvent(dict(EVENT), ["not", "a", "dict"])  # type: ignore[arg-type]
+    assert extras == [["not", "a", "dict"]]
+
+
 def test_context_decorates_sync_and_async_functions() -> None:
     """context() as a decorator sets the values for each call, for def and async def."""
 
