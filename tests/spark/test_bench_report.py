@@ -25,11 +25,13 @@ def test_report_compares_each_run_with_the_cli_at_the_same_latency() -> None:
 
 
 def _announce_marks(monkeypatch: Any, tmp_path: Any) -> str:
-    """Make each of the sampler's marks create ``mark-<n>`` in ``tmp_path``, and return the
-    Python lines that wait for the first: the run starts its work only once the mark is taken.
+    """Make the sampler's n-th mark create ``mark-<n>`` in ``tmp_path``, and return the Python
+    lines that define ``wait_for_mark(n)`` for the run's script.
 
-    The run prints ``SEND_BEGIN`` and the test's process takes the mark when it reads the line,
-    which on a busy machine can be late: work done before it would not count between the marks.
+    The test's process takes a mark when it reads ``SEND_BEGIN`` or ``SEND_END`` from the run,
+    which on a busy machine can be late. So the run waits for the first mark before its work
+    (work done before it would not count), and for the last before it lets its child end (a
+    JVM whose threads end during the mark's read loses what they ran: CI saw both).
     """
     from bench.spark import CpuSampler
 
@@ -42,14 +44,14 @@ def _announce_marks(monkeypatch: Any, tmp_path: Any) -> str:
         (tmp_path / f"mark-{len(taken)}").touch()
 
     monkeypatch.setattr(CpuSampler, "mark", mark)
-    first = str(tmp_path / "mark-1")
     return "\n".join(
         [
             "import os, time",
-            "deadline = time.monotonic() + 60",
-            f"while not os.path.exists({first!r}):",
-            "    assert time.monotonic() < deadline, 'the first mark was never taken'",
-            "    time.sleep(0.005)",
+            "def wait_for_mark(n):",
+            "    deadline = time.monotonic() + 60",
+            f"    while not os.path.exists(os.path.join({str(tmp_path)!r}, f'mark-{{n}}')):",
+            "        assert time.monotonic() < deadline, f'mark {n} was never taken'",
+            "        time.sleep(0.005)",
         ]
     )
 
@@ -72,13 +74,15 @@ def test_cpu_sampler_splits_a_runs_cpu_by_process_between_its_marks(
     script = "\n".join(
         [
             "import subprocess, sys",
-            f"print({SEND_BEGIN!r}, flush=True)",
             _announce_marks(monkeypatch, tmp_path),
+            f"print({SEND_BEGIN!r}, flush=True)",
+            "wait_for_mark(1)",
             "kid = subprocess.Popen([sys.executable, '-c', sys.argv[1]], stdin=subprocess.PIPE,"
             " stdout=subprocess.PIPE, text=True)",
             burn,
             "kid.stdout.readline()  # the child has burnt its share and waits: alive at the mark",
             f"print({SEND_END!r}, flush=True)",
+            "wait_for_mark(2)",
             "kid.stdin.close(); kid.wait()",
         ]
     )
@@ -139,12 +143,14 @@ def test_cpu_sampler_splits_the_jvms_cpu_by_thread(monkeypatch: Any, tmp_path: A
     script = "\n".join(
         [
             "import subprocess, sys",
-            f"print({SEND_BEGIN!r}, flush=True)",
             _announce_marks(monkeypatch, tmp_path),
+            f"print({SEND_BEGIN!r}, flush=True)",
+            "wait_for_mark(1)",
             "kid = subprocess.Popen([sys.argv[1], sys.argv[2]], stdin=subprocess.PIPE,"
             " stdout=subprocess.PIPE, text=True)",
             "assert kid.stdout.readline().startswith('burnt')  # alive at the mark",
             f"print({SEND_END!r}, flush=True)",
+            "wait_for_mark(2)",
             "kid.stdin.close(); kid.wait()",
         ]
     )
