@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
+import time
 from typing import Any, Callable, Iterator, List
 
 import pytest
@@ -87,3 +90,30 @@ def make_client(collector: Collector) -> Iterator[MakeClient]:
     yield make
     for client in clients:
         client.shutdown(2)
+
+
+def c_level_fork() -> int:
+    """``fork()`` straight from libc, as some servers do (uWSGI without lazy-apps): Python's
+    ``register_at_fork`` hooks do not run.
+
+    Called through ``ctypes.PyDLL``, which keeps the GIL during the call, as a server's C code
+    holds it when it forks. ``ctypes.CDLL`` releases the GIL first: if another thread took it
+    meanwhile, the child inherits a GIL held by a thread it does not have and waits for it
+    for ever (seen under load: a child stuck in the fork call, and the test waiting on it).
+    """
+    return int(ctypes.PyDLL(None).fork())
+
+
+def wait_for_child(pid: int, timeout: float = 30.0) -> int:
+    """The exit code of the forked child ``pid``, or, when it has not ended within ``timeout``
+    seconds (stuck on a lock the fork copied held), an ``AssertionError`` once it is killed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            raise AssertionError(f"the forked child did not end within {timeout} s")
+        time.sleep(0.01)

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import ctypes
 import importlib
 import inspect
 import logging
 import multiprocessing
 import os
-import signal
 import subprocess
 import sys
 import textwrap
-import time
 from typing import Any, List
 
 import pytest
@@ -22,6 +19,7 @@ from amplitude_legacy import Event, MiddlewarePayload, NodeClient
 from amplitude_legacy.integrations import context_properties
 from amplitude_legacy.integrations._common import Guard, ProcessClient
 from amplitude_legacy.testing import Collector
+from tests.conftest import c_level_fork, wait_for_child
 from tests.integrations.conftest import API_KEY
 
 PUBLIC = {
@@ -166,7 +164,7 @@ def test_process_client_survives_a_fork_without_python_hooks(collector: Collecto
     parent_client = holder.get()
     assert parent_client.logEvent({"event_type": "Parent", "user_id": "user-00001"}).result(5)
     read_end, write_end = os.pipe()
-    pid = ctypes.CDLL(None).fork()  # libc's fork: Python's register_at_fork hooks do not run
+    pid = c_level_fork()
     if pid == 0:  # the child: report through the pipe, never return into pytest
         try:
             client = holder.get()
@@ -176,13 +174,7 @@ def test_process_client_survives_a_fork_without_python_hooks(collector: Collecto
         finally:
             os._exit(0)
     os.close(write_end)
-    deadline = time.monotonic() + 20
-    while os.waitpid(pid, os.WNOHANG) == (0, 0):  # a child stuck on an inherited lock fails
-        if time.monotonic() > deadline:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            raise AssertionError("the forked child did not finish")
-        time.sleep(0.01)
+    assert wait_for_child(pid, 20) == 0
     with os.fdopen(read_end) as report:
         assert report.read() == "True 0"
     assert sorted(e["event_type"] for e in collector.events) == ["Child", "Parent"]

@@ -14,7 +14,7 @@ import pytest
 import amplitude_legacy
 from amplitude_legacy import NodeClient, OfflineRetryHandler, RetryHandler, Status
 from amplitude_legacy.testing import Collector, Reply
-from tests.conftest import API_KEY, MakeClient
+from tests.conftest import API_KEY, MakeClient, c_level_fork, wait_for_child
 
 
 def event(i: int = 0) -> dict[str, Any]:
@@ -211,13 +211,10 @@ def test_no_worker_thread_at_interpreter_exit(
 def test_a_fork_that_runs_no_fork_hook_still_delivers(collector: Collector) -> None:
     """A C-level fork (libc fork(), as some servers do) runs no Python fork hook: the child's
     flush notices the new pid, starts its own worker and delivers what it logged."""
-    import ctypes
-
     client = NodeClient(API_KEY, server_url=collector.http_api_url)
     try:
         assert client.logEvent(event(1)).result(5).delivered  # the worker runs in the parent
-        libc = ctypes.CDLL(None, use_errno=True)
-        pid = libc.fork()
+        pid = c_level_fork()
         if pid == 0:  # the child: no fork hook ran
             code = 1
             try:
@@ -231,8 +228,7 @@ def test_a_fork_that_runs_no_fork_hook_still_delivers(collector: Collector) -> N
                 )
             finally:
                 os._exit(code)
-        _, status = os.waitpid(pid, 0)
-        assert os.waitstatus_to_exitcode(status) == 0
+        assert wait_for_child(pid) == 0
         received = {e["event_type"] for e in collector.wait_for_events(4, timeout=5)}
         assert {"e100", "e101", "e102"} <= received
     finally:
