@@ -14,6 +14,7 @@ from typing import Iterator, List
 import pytest
 
 from amplitude_legacy._spool import Spool
+from tests.conftest import wait_for_child
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -272,8 +273,7 @@ def test_forked_child_writes_without_corrupting(path: str) -> None:
             os._exit(code)
     for start in range(2000, 2200, 20):
         assert spool.put([ev(i) for i in range(start, start + 20)]) == 0
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+    assert wait_for_child(pid) == 0
     assert spool.ack([row_id for row_id, _ in parent_rows]) == 10
     expected = 100 + 200 + 200 - 30 - 10
     assert spool.count() == expected

@@ -21,7 +21,7 @@ from amplitude_legacy import (
     Status,
 )
 from amplitude_legacy.testing import AcceptThenDrop, Collector, Delay, Drop, Reply
-from tests.conftest import API_KEY, MakeClient
+from tests.conftest import API_KEY, MakeClient, wait_for_child
 
 
 def event(i: int = 0, user: str | None = None) -> dict[str, Any]:
@@ -342,8 +342,7 @@ def test_forked_child_delivers_its_own_events(
             code = 0 if response.result(5).status is Status.SUCCESS else 1
         finally:
             os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+    assert wait_for_child(pid) == 0
     assert [e["user_id"] for e in collector.events] == ["child-user"]
     assert client.flush(5).sent == 1
     assert sorted(e["user_id"] for e in collector.events) == ["child-user", "parent-user"]

@@ -168,8 +168,7 @@ def test_fork_while_the_future_lock_is_held() -> None:
         if pid == 0:
             ok = amplitude_legacy._future._LAZY.acquire(timeout=2)
             os._exit(0 if ok else 1)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+    assert wait_for_child(pid) == 0
 
 
 def test_stats_and_flush_while_other_threads_log(make_client: MakeClient) -> None:
