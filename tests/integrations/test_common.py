@@ -6,7 +6,6 @@ import importlib
 import inspect
 import logging
 import multiprocessing
-import os
 import subprocess
 import sys
 import textwrap
@@ -19,7 +18,7 @@ from amplitude_legacy import Event, MiddlewarePayload, NodeClient
 from amplitude_legacy.integrations import context_properties
 from amplitude_legacy.integrations._common import Guard, ProcessClient
 from amplitude_legacy.testing import Collector
-from tests.conftest import c_level_fork, wait_for_child
+from tests.conftest import run_without_sdk_fork_hooks
 from tests.integrations.conftest import API_KEY
 
 PUBLIC = {
@@ -157,28 +156,42 @@ def test_process_client_builds_once_per_process(collector: Collector) -> None:
 
 
 def test_process_client_survives_a_fork_without_python_hooks(collector: Collector) -> None:
-    """A C-level fork (uWSGI without lazy-apps): the child builds its own client and sends."""
-    holder = ProcessClient(
-        lambda: Amplitude.create_instance(API_KEY, server_url=collector.http_api_url)
+    """A fork that runs none of the SDK's fork hooks (uWSGI without lazy-apps): the child
+    builds its own client and sends."""
+    done = run_without_sdk_fork_hooks(
+        """
+        import amplitude_legacy as Amplitude
+        from amplitude_legacy.integrations._common import ProcessClient
+
+        holder = ProcessClient(
+            lambda: Amplitude.create_instance(sys.argv[1], server_url=sys.argv[2])
+        )
+        parent_client = holder.get()
+        event = {"event_type": "Parent", "user_id": "user-00001"}
+        assert parent_client.logEvent(event).result(5)
+        assert "amplitude_legacy.integrations._common" in SKIPPED_HOOKS, SKIPPED_HOOKS
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: report through the pipe
+            try:
+                client = holder.get()
+                client.logEvent({"event_type": "Child", "user_id": "user-00002"})
+                result = client.flush(5)
+                report = f"{client is not parent_client} {result.pending}"
+                os.write(write_end, report.encode())
+            finally:
+                os._exit(0)
+        os.close(write_end)
+        os.waitpid(pid, 0)
+        with os.fdopen(read_end) as report:
+            print("child:", report.read())
+        holder.close(1)
+        """,
+        API_KEY,
+        collector.http_api_url,
     )
-    parent_client = holder.get()
-    assert parent_client.logEvent({"event_type": "Parent", "user_id": "user-00001"}).result(5)
-    read_end, write_end = os.pipe()
-    pid = c_level_fork()
-    if pid == 0:  # the child: report through the pipe, never return into pytest
-        try:
-            client = holder.get()
-            client.logEvent({"event_type": "Child", "user_id": "user-00002"})
-            result = client.flush(5)
-            os.write(write_end, f"{client is not parent_client} {result.pending}".encode())
-        finally:
-            os._exit(0)
-    os.close(write_end)
-    assert wait_for_child(pid, 20) == 0
-    with os.fdopen(read_end) as report:
-        assert report.read() == "True 0"
+    assert done.returncode == 0 and "child: True 0" in done.stdout, done
     assert sorted(e["event_type"] for e in collector.events) == ["Child", "Parent"]
-    holder.close(1)
 
 
 def test_process_client_sources_are_checked() -> None:

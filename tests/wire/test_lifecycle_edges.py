@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import faulthandler
 import logging
 import os
 import threading
@@ -14,7 +13,7 @@ import pytest
 import amplitude_legacy
 from amplitude_legacy import NodeClient, OfflineRetryHandler, RetryHandler, Status
 from amplitude_legacy.testing import Collector, Reply
-from tests.conftest import API_KEY, MakeClient, c_level_fork, wait_for_child
+from tests.conftest import API_KEY, MakeClient, run_without_sdk_fork_hooks, wait_for_child
 
 
 def event(i: int = 0) -> dict[str, Any]:
@@ -208,27 +207,39 @@ def test_no_worker_thread_at_interpreter_exit(
 
 
 def test_a_fork_that_runs_no_fork_hook_still_delivers(collector: Collector) -> None:
-    """A C-level fork (libc fork(), as some servers do) runs no Python fork hook: the child's
+    """A fork that runs none of the SDK's fork hooks (a server that forks from C): the child's
     flush notices the new pid, starts its own worker and delivers what it logged."""
-    client = NodeClient(API_KEY, server_url=collector.http_api_url)
-    try:
+    done = run_without_sdk_fork_hooks(
+        """
+        import faulthandler
+        from amplitude_legacy import NodeClient
+
+        def event(i):
+            return {"event_type": f"e{i}", "user_id": f"user-{i:04d}"}
+
+        client = NodeClient(sys.argv[1], server_url=sys.argv[2])
         assert client.logEvent(event(1)).result(5).delivered  # the worker runs in the parent
-        pid = c_level_fork()
-        if pid == 0:  # the child: no fork hook ran
+        assert "amplitude_legacy._lifecycle" in SKIPPED_HOOKS, SKIPPED_HOOKS
+        pid = os.fork()
+        if pid == 0:  # the child: none of the SDK's fork hooks ran
             code = 1
             try:
                 # A child stuck on a lock the fork copied held ends with every thread's stack
-                # on stderr (the test's captured output), not with the parent's timeout.
+                # on stderr, before the subprocess' timeout.
                 faulthandler.dump_traceback_later(20, exit=True)
                 futures = [client.logEvent(event(100 + n)) for n in range(3)]
                 result = client.flush(5)
-                code = (
-                    0 if result.pending == 0 and all(f.result(1).delivered for f in futures) else 2
-                )
+                delivered = all(f.result(1).delivered for f in futures)
+                code = 0 if result.pending == 0 and delivered else 2
             finally:
                 os._exit(code)
-        assert wait_for_child(pid) == 0
-        received = {e["event_type"] for e in collector.wait_for_events(4, timeout=5)}
-        assert {"e100", "e101", "e102"} <= received
-    finally:
+        _, status = os.waitpid(pid, 0)
+        print("child exit", os.waitstatus_to_exitcode(status))
         client.shutdown(2)
+        """,
+        API_KEY,
+        collector.http_api_url,
+    )
+    assert done.returncode == 0 and "child exit 0" in done.stdout, done
+    received = {e["event_type"] for e in collector.wait_for_events(4, timeout=5)}
+    assert {"e100", "e101", "e102"} <= received
