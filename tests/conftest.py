@@ -121,13 +121,14 @@ def run_without_sdk_fork_hooks(script: str, *args: str) -> subprocess.CompletedP
     reinit as well, so a child forked while another thread waited for the GIL inherits the
     GIL's condition variable with waiters it does not have, and blocks for ever on its first
     switch (seen under load, in CI). ``os.fork`` reinitialises the interpreter and runs the
-    standard library's hooks; only the SDK's are missing. A hang fails at 60 s.
+    standard library's hooks; only the SDK's are missing. A hang fails at 45 s, before the
+    suite's 60 s per-test timeout.
     """
     return subprocess.run(
         [sys.executable, "-c", _SKIP_SDK_FORK_HOOKS + textwrap.dedent(script), *args],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=45,
     )
 
 
