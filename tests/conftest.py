@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 from typing import Any, Callable, Iterator, List
 
 import pytest
@@ -19,6 +20,9 @@ from amplitude_legacy.testing import Collector
 FAST_RETRIES = [10, 10, 20, 20, 40]
 
 API_KEY = "TEST_API_KEY_0123456789abcdef"
+
+#: The checkout's root: on the path of the Pythons that ``run_python`` starts.
+ROOT = Path(__file__).resolve().parents[1]
 
 MakeClient = Callable[..., NodeClient]
 
@@ -112,6 +116,23 @@ os.register_at_fork = _register_unless_sdk
 """
 
 
+def run_python(
+    code: str, *args: str, stdin: str | None = None, timeout: float = 20
+) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` (dedented) in a new Python with this checkout on its path, ``args`` as its
+    ``sys.argv[1:]`` and ``stdin`` as its input; its output is captured. A hang fails at
+    ``timeout`` seconds."""
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=timeout,
+        check=False,
+    )
+
+
 def run_without_sdk_fork_hooks(script: str, *args: str) -> subprocess.CompletedProcess[str]:
     """Run ``script`` (with ``args`` as ``sys.argv[1:]``) in a new Python in which the SDK's
     fork hooks are never registered, as a server that forks from C runs none (uWSGI without
@@ -124,12 +145,7 @@ def run_without_sdk_fork_hooks(script: str, *args: str) -> subprocess.CompletedP
     standard library's hooks; only the SDK's are missing. A hang fails at 45 s, before the
     suite's 60 s per-test timeout.
     """
-    return subprocess.run(
-        [sys.executable, "-c", _SKIP_SDK_FORK_HOOKS + textwrap.dedent(script), *args],
-        capture_output=True,
-        text=True,
-        timeout=45,
-    )
+    return run_python(_SKIP_SDK_FORK_HOOKS + textwrap.dedent(script), *args, timeout=45)
 
 
 def wait_for_child(pid: int, timeout: float = 30.0) -> int:

@@ -14,7 +14,7 @@ from typing import Iterator, List
 import pytest
 
 from amplitude_legacy._spool import Spool
-from tests.conftest import wait_for_child
+from tests.conftest import run_python, wait_for_child
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -44,19 +44,6 @@ def path(tmp_path: Path) -> str:
 def spool(path: str) -> Iterator[Spool]:
     with Spool(path) as opened:
         yield opened
-
-
-def run_python(code: str, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code), *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=20,
-        check=False,
-    )
 
 
 def integrity(path: str) -> tuple[str, int, int]:
